@@ -1,0 +1,1 @@
+"""Training: a folder of images in, an exhibit-ready generator file out."""

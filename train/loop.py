@@ -1,0 +1,268 @@
+"""The training loop: a folder of images in, RUN_DIR/generator.keras out.
+
+Read top to bottom: build the models inside the strategy's scope, define one distributed step (discriminator, then
+generator, then the moving average), then loop: step, report, sample, checkpoint. Runs unchanged on one CPU, on
+several GPUs (MirroredStrategy) and on several machines (MultiWorkerMirroredStrategy).
+"""
+import json
+import signal
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import model
+from model.networks import build_discriminator, build_generator
+from train import checkpoint, sheets
+from train.augment import adjust_probability, augment
+from train.data import load_dataset, make_tf_dataset
+from train.strategy import is_chief
+
+ARCHITECTURE_KEYS = ("resolution", "z_dim", "w_dim", "width", "mapping_layers")
+SAMPLE_SEED = 2021  # the sample sheets always show the same latents, so you watch the same pictures improve
+
+
+class Models:
+    """Everything that trains, created inside the strategy's scope so each variable is mirrored on every replica."""
+
+    def __init__(self, config, strategy):
+        m, t = config["model"], config["train"]
+        architecture = {k: m[k] for k in ARCHITECTURE_KEYS}
+        with strategy.scope():
+            self.generator = build_generator(**architecture, seed=t["seed"])
+            self.discriminator = build_discriminator(m["resolution"], m["width"], seed=t["seed"] + 1)
+            self.ema = build_generator(**architecture, seed=t["seed"])   # same seed: starts equal to the generator
+            # Adam with beta_1 = 0, as in StyleGAN2: momentum makes the two-player game oscillate.
+            self.g_opt = keras.optimizers.Adam(t["g_lr"], beta_1=0.0, beta_2=0.99, epsilon=1e-8)
+            self.d_opt = keras.optimizers.Adam(t["d_lr"], beta_1=0.0, beta_2=0.99, epsilon=1e-8)
+            # Built eagerly inside the scope: a lazily built optimizer fails inside the traced step (Keras 3).
+            self.g_opt.build(self.generator.trainable_variables)
+            self.d_opt.build(self.discriminator.trainable_variables)
+
+    def groups(self):
+        """Every variable a checkpoint must hold, by name, in a fixed order."""
+        return {"generator": self.generator.weights, "discriminator": self.discriminator.weights,
+                "ema": self.ema.weights, "g_opt": self.g_opt.variables, "d_opt": self.d_opt.variables}
+
+
+def make_step(models, strategy, config, global_batch):
+    """The distributed training step: returns a tf.function(iterator, p, ema_beta, with_r1) -> metrics."""
+    G, D, ema = models.generator, models.discriminator, models.ema
+    t = config["train"]
+    local_batch = global_batch // strategy.num_replicas_in_sync
+    r1_weight = t["r1_gamma"] / 2 * t["r1_every"]
+
+    def average(per_sample):
+        # Divide by the global batch, not the local one: the optimizer sums gradients across replicas.
+        return tf.nn.compute_average_loss(per_sample, global_batch_size=global_batch)
+
+    def judge(images):
+        # Logits in float32 even under mixed precision: the losses need the range.
+        return tf.cast(D(images)[:, 0], tf.float32)
+
+    def discriminator_step(real, p, with_r1):
+        z = tf.random.normal([local_batch, G.z_dim])
+        with tf.GradientTape() as tape:
+            fake_logits = judge(augment(G(z), p))
+            real_augmented = augment(real, p)
+            with tf.GradientTape() as r1_tape:
+                r1_tape.watch(real_augmented)
+                real_logits = judge(real_augmented)
+                real_total = tf.reduce_sum(real_logits)
+            if with_r1:
+                # R1: penalise the slope of D at real images, so it cannot grow arbitrarily sharp.
+                slope = r1_tape.gradient(real_total, real_augmented)
+                r1 = tf.reduce_sum(tf.square(slope), axis=[1, 2, 3])
+            else:
+                r1 = tf.zeros([local_batch])
+            adversarial = tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits)
+            loss = average(adversarial + r1_weight * r1)
+        grads = tape.gradient(loss, D.trainable_variables)
+        models.d_opt.apply_gradients(zip(grads, D.trainable_variables))
+        return average(adversarial), average(r1), tf.reduce_sum(tf.sign(real_logits))
+
+    def generator_step(p):
+        z = tf.random.normal([local_batch, G.z_dim])
+        with tf.GradientTape() as tape:
+            w = G.map(z)
+            logits = judge(augment(G.synthesize(w), p))
+            loss = average(tf.nn.softplus(-logits))
+        grads = tape.gradient(loss, G.trainable_variables)
+        models.g_opt.apply_gradients(zip(grads, G.trainable_variables))
+        return loss, tf.reduce_sum(w, axis=0)
+
+    def update_average(ema_beta, w_sum):
+        # In cross-replica context: the same value is written to every replica's copy, so they stay identical.
+        for average_var, var in zip(ema.trainable_variables, G.trainable_variables):
+            average_var.assign(var + (average_var - var) * ema_beta)
+        ema.w_avg.assign(w_sum / global_batch + (ema.w_avg - w_sum / global_batch) * 0.995)
+
+    def reduce(value):
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+
+    def step(iterator, p, ema_beta, with_r1):
+        real = next(iterator)
+        d_loss, r1, real_signs = strategy.run(discriminator_step, args=(real, p, with_r1))
+        g_loss, w_sum = strategy.run(generator_step, args=(p,))
+        w_sum = reduce(w_sum)
+        update_average(ema_beta, w_sum)
+        return {"d_loss": reduce(d_loss), "g_loss": reduce(g_loss), "r1": reduce(r1),
+                "real_sign": reduce(real_signs) / global_batch}
+
+    return tf.function(step)
+
+
+class StopRequest:
+    """Ctrl-C and SIGTERM ask the loop to stop after the current step, so it can checkpoint first."""
+
+    def __init__(self):
+        self.signal = None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # a second Ctrl-C means "now"
+            raise KeyboardInterrupt
+        self.signal = signum
+
+
+def format_duration(seconds):
+    seconds = int(max(seconds, 0))
+    h, m = divmod(seconds // 60, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{seconds % 60:02d}s"
+
+
+def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
+    """Train (or resume) a run. Returns 0 when the run reached its steps, 130 when stopped by a signal."""
+    run_dir = Path(run_dir)
+    chief = is_chief(strategy)
+    m, t, o, a = config["model"], config["train"], config["output"], config["augment"]
+    replicas = strategy.num_replicas_in_sync
+    global_batch = t["batch_size"]
+    if global_batch % replicas:
+        raise ValueError(f"--batch-size {global_batch} must be a multiple of the {replicas} replicas")
+
+    _check_run_dir(run_dir, config, chief)
+    dataset = load_dataset(data_dir, m["resolution"], min_images=config["data"]["min_images"],
+                           background=tuple(config["data"]["background"]), log=log)
+    log(f"{len(dataset.images)} images from {dataset.name} at {m['resolution']} px; {strategy_description}; "
+        f"global batch {global_batch} ({global_batch // replicas} per replica)")
+
+    models = Models(config, strategy)
+    state = {"images_seen": 0, "augment_p": 0.0, "wall_seconds": 0.0}
+    latest = checkpoint.latest(run_dir, log)
+    if latest is not None:
+        state.update(checkpoint.restore(latest, models.groups()))
+        log(f"resuming from {latest.name} at step {state['step']}")
+    state.update(dataset=dataset.name, images=len(dataset.images))
+    start_step = int(state.get("step", 0))
+    if start_step >= t["steps"]:
+        log(f"already at step {start_step} of {t['steps']}: nothing to do (raise --steps to train longer)")
+        return 0
+
+    # A resumed run shuffles anew from its step, so it does not replay the start of the data.
+    data = make_tf_dataset(dataset.images, global_batch, seed=t["seed"] + start_step, mirror=config["data"]["mirror"])
+    iterator = iter(strategy.experimental_distribute_dataset(data))
+    step_fn = make_step(models, strategy, config, global_batch)
+    drawer = model.LoadedGenerator(models.ema)
+    sample_z = model.seeded_latents(SAMPLE_SEED, 64, m["z_dim"])
+    writer = tf.summary.create_file_writer(str(run_dir / "logs")) if chief else tf.summary.create_noop_writer()
+    stop = StopRequest()
+
+    def metadata(step):
+        return {"steps": step, "images_seen": state["images_seen"], "dataset": state["dataset"],
+                "images": state["images"], "strategy": strategy_description, "replicas": replicas,
+                "training": {k: config[k] for k in ("model", "train", "augment")}}
+
+    def save(step):
+        if not chief:
+            return
+        checkpoint.save(run_dir, step, models.groups(), state, keep=o["keep_checkpoints"])
+        model.save_generator(models.ema, run_dir / "generator.keras", metadata(step))
+
+    step, p = start_step, float(state["augment_p"])
+    last_report, last_report_images = time.monotonic(), state["images_seen"]
+    session_start = time.monotonic()
+    wall_at_start = state["wall_seconds"]
+    metrics = {}
+    while step < t["steps"] and stop.signal is None:
+        # The average's half-life ramps up with training, so early samples are not a blur of random weights.
+        ema_images = min(t["ema_images"], max(state["images_seen"] * 0.1, global_batch))
+        ema_beta = 0.5 ** (global_batch / ema_images)
+        metrics = step_fn(iterator, tf.constant(p, tf.float32), tf.constant(ema_beta, tf.float32),
+                          step % t["r1_every"] == 0)
+        step += 1
+        state["images_seen"] += global_batch
+        real_sign = float(metrics["real_sign"])
+        p = adjust_probability(p, real_sign, global_batch, a["target"], a["speed_images"], a["max_p"])
+        state["augment_p"] = p
+        state["wall_seconds"] = wall_at_start + time.monotonic() - session_start
+
+        now = time.monotonic()
+        if now - last_report >= o["log_every_seconds"] or step == t["steps"] or step == start_step + 1:
+            rate = (state["images_seen"] - last_report_images) / max(now - last_report, 1e-9)
+            eta = (t["steps"] - step) * global_batch / max(rate, 1e-9)
+            values = {k: float(v) for k, v in metrics.items()}
+            log(f"step {step}/{t['steps']}  {rate:.0f} img/s  D {values['d_loss']:.3f}  G {values['g_loss']:.3f}"
+                f"  R1 {values['r1']:.3f}  aug {p:.2f}  ETA {format_duration(eta)}")
+            with writer.as_default(step=step):
+                for k, v in values.items():
+                    tf.summary.scalar(f"loss/{k}", v)
+                tf.summary.scalar("augment/p", p)
+                tf.summary.scalar("speed/images_per_second", rate)
+            last_report, last_report_images = now, state["images_seen"]
+        if chief and (step % o["sample_every"] == 0 or step == t["steps"]):
+            sheet = sheets.grid(drawer.generate(sample_z), columns=8)
+            sheets.save_png(sheet, run_dir / "samples" / f"step-{step:08d}.png")
+            with writer.as_default(step=step):
+                tf.summary.image("samples", sheet[None], max_outputs=1)
+        if step % o["checkpoint_every"] == 0:
+            save(step)
+
+    save(step)
+    finished = step >= t["steps"]
+    if chief:
+        if finished:
+            _final_pictures(drawer, run_dir)
+        _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished)
+    if not finished:
+        log(f"stopped at step {step}: checkpoint saved. Run the same command to resume.")
+        return 130
+    log(f"done: {run_dir / 'generator.keras'} (step {step}, {state['images_seen']} images seen, "
+        f"{format_duration(state['wall_seconds'])})")
+    return 0
+
+
+def _check_run_dir(run_dir, config, chief):
+    """A run folder remembers the architecture it was started with: resuming with another one would be nonsense."""
+    settings = run_dir / "run.json"
+    architecture = {k: config["model"][k] for k in ARCHITECTURE_KEYS}
+    if settings.exists():
+        started = json.loads(settings.read_text())["model"]
+        different = [f"{k} {started[k]} (now {architecture[k]})" for k in ARCHITECTURE_KEYS
+                     if started.get(k) != architecture[k]]
+        if different:
+            raise ValueError(f"{run_dir} was started with {', '.join(different)}: "
+                             "use the same settings to resume, or a new --out folder")
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _final_pictures(drawer, run_dir):
+    """A 14x14 contact sheet, as the exhibit shows it, and an interpolation strip."""
+    tiles = drawer.generate(model.seeded_latents(SAMPLE_SEED + 1, 196, drawer.z_dim))
+    sheets.save_png(sheets.grid(tiles, columns=14), run_dir / "contact-sheet.png")
+    strip, steps = sheets.interpolation_images(drawer, SAMPLE_SEED + 2)
+    sheets.save_png(sheets.grid(strip, columns=steps), run_dir / "interpolation.png")
+
+
+def _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished):
+    summary = {"step": step, "finished": finished, "images_seen": state["images_seen"], "replicas": replicas,
+               "strategy": strategy_description, "wall_seconds": round(state["wall_seconds"], 1),
+               "augment_p": round(state["augment_p"], 4),
+               "last_losses": {k: round(float(v), 5) for k, v in metrics.items()}}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
