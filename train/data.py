@@ -14,8 +14,8 @@ Why it is built this way:
   float images are scaled by their range with numpy (Pillow's own conversion clips them, turning most of a 16-bit
   scan white); transparency is composited on a chosen background (dropping alpha would expose whatever colour
   the invisible pixels happen to hold); CMYK goes through Pillow's conversion; the EXIF orientation is applied,
-  so a phone portrait is not trained on its side. ICC profiles are not applied: for the sRGB-ish images GANs are
-  trained on the difference is small, and colour management would add a dependency on LittleCMS builds.
+  so a phone portrait is not trained on its side. ICC profiles are not applied: most images an artist gathers
+  are sRGB or close to it, and converting each one through a colour engine would slow loading for little gain.
 - Each image is centre-cropped to a square (the model's tiles are square; padding would teach it borders) and
   resized with Lanczos, in one `resize(box=...)` call. `reducing_gap` first shrinks large images by an integer
   factor with a box filter, which is much faster than Lanczos over millions of pixels and visually the same.
@@ -87,8 +87,7 @@ def _decode(path: Path, resolution: int, background: tuple[int, int, int]) -> tu
             raise UnreadableImage("empty file (0 bytes)")
         with Image.open(path) as img:
             source_side = min(img.size)
-            if img.format == "JPEG":
-                img.draft("RGB", (resolution, resolution))   # DCT-domain downscale, never below R on either side
+            img.draft("RGB", (resolution, resolution))   # JPEG: DCT-domain downscale, never below R; others: no-op
             img = ImageOps.exif_transpose(img)               # also loads: truncated data fails here
             img = _to_rgb(img, background)
             return _square(img, resolution), source_side
@@ -124,20 +123,19 @@ def _high_bit_depth_to_8bit(a: np.ndarray) -> np.ndarray:
     floats within 0..1 are taken as 0..1, values within 0..255 as 8-bit, within 0..65535 as 16-bit, anything larger
     is scaled to its maximum.
     """
+    values = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(values.max()) if values.size else 0.0
     if a.dtype.kind == "u" and a.dtype.itemsize == 2:
         full = 65535.0
+    elif a.dtype.kind == "f" and peak <= 1.0:
+        full = 1.0
+    elif peak <= 255:
+        full = 255.0
+    elif peak <= 65535:
+        full = 65535.0
     else:
-        a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        peak = float(a.max()) if a.size else 0.0
-        if np.issubdtype(a.dtype, np.floating) and peak <= 1.0:
-            full = 1.0
-        elif peak <= 255:
-            full = 255.0
-        elif peak <= 65535:
-            full = 65535.0
-        else:
-            full = peak
-    scaled = np.clip(a.astype(np.float64) * (255.0 / full), 0, 255)
+        full = peak
+    scaled = np.clip(values * (255.0 / full), 0, 255)
     return np.rint(scaled).astype(np.uint8)
 
 
@@ -261,15 +259,18 @@ def make_tf_dataset(images: np.ndarray, global_batch_size: int, seed: int = 0, m
                          f"(got {len(images)} images, batch {global_batch_size})")
 
     def to_float(index, batch):
-        x = tf.cast(batch, tf.float32) / 127.5 - 1.0
-        if mirror:
+        if mirror:   # flipped while still uint8: a quarter of the bytes to move
             coin = tf.random.stateless_uniform([global_batch_size], seed=tf.stack([tf.cast(seed, tf.int64), index]))
-            x = tf.where((coin < 0.5)[:, None, None, None], tf.reverse(x, axis=[2]), x)
-        return x
+            batch = tf.where((coin < 0.5)[:, None, None, None], tf.reverse(batch, axis=[2]), batch)
+        return tf.cast(batch, tf.float32) / 127.5 - 1.0
 
     ds = tf.data.Dataset.from_tensor_slices(images)
     ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(global_batch_size, drop_remainder=True)
     ds = tf.data.Dataset.zip(tf.data.Dataset.counter(), ds)
     ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    # Several machines: each builds this same stream from the same seed and takes its own share of every batch.
+    # There are no files to split between them, so say so rather than let tf.data try and warn.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

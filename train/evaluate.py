@@ -96,6 +96,19 @@ def _sliced_distance(a, b, rng, repeats, directions):
     return float(np.mean(results))
 
 
+def _level_descriptors(images, rng, per_image, min_size, chunk=250):
+    """Normalised patch descriptors of every pyramid level of a set, [levels][N * per_image, 7*7*3].
+
+    The pyramid is built a chunk of images at a time, so 2000 images at 256 px never sit in memory as float
+    pyramids all at once; only the patches are kept.
+    """
+    per_chunk = []
+    for start in range(0, len(images), chunk):
+        levels = laplacian_pyramid(images[start:start + chunk], min_size)
+        per_chunk.append([_patch_descriptors(level, per_image, rng) for level in levels])
+    return [_normalise(np.concatenate(parts)) for parts in zip(*per_chunk)]
+
+
 def sliced_wasserstein(real, fake, seed=0, patches_per_image=128, repeats=4, directions=128, min_size=16):
     """Progressive GAN's SWD between two uint8 image sets [N, H, W, 3], per pyramid level (x1e3) and averaged.
 
@@ -104,19 +117,18 @@ def sliced_wasserstein(real, fake, seed=0, patches_per_image=128, repeats=4, dir
     a higher floor), so compare models at the same --samples and read it beside the real-vs-real floor.
     Deterministic for a seed.
     """
+    if real.shape[1:] != fake.shape[1:]:
+        raise ValueError(f"image sets differ in size: {list(real.shape[1:])} vs {list(fake.shape[1:])}")
     rng = np.random.default_rng(seed)
     n = min(len(real), len(fake))
     if n < 1:
         raise ValueError("sliced_wasserstein needs at least one image in each set")
     real = real[np.sort(rng.choice(len(real), n, replace=False))] if len(real) > n else real
     fake = fake[np.sort(rng.choice(len(fake), n, replace=False))] if len(fake) > n else fake
-    real_levels, fake_levels = laplacian_pyramid(real, min_size), laplacian_pyramid(fake, min_size)
-    resolutions, distances = [], []
-    for real_level, fake_level in zip(real_levels, fake_levels):
-        a = _normalise(_patch_descriptors(real_level, patches_per_image, rng))
-        b = _normalise(_patch_descriptors(fake_level, patches_per_image, rng))
-        resolutions.append(real_level.shape[1])
-        distances.append(_sliced_distance(a, b, rng, repeats, directions) * 1e3)
+    real_levels = _level_descriptors(real, rng, patches_per_image, min_size)
+    fake_levels = _level_descriptors(fake, rng, patches_per_image, min_size)
+    distances = [_sliced_distance(a, b, rng, repeats, directions) * 1e3 for a, b in zip(real_levels, fake_levels)]
+    resolutions = [real.shape[1] >> k for k in range(len(distances))]
     return {"swd": float(np.mean(distances)), "levels": distances, "resolutions": resolutions, "images": n}
 
 
@@ -264,6 +276,8 @@ def evaluate(args):
     """All four figures as one dict (the JSON written by --json)."""
     if args.model is None and not args.split_real:
         raise _Failure("give a MODEL (a generator file or 'fresh'), or --split-real for the real-vs-real floor")
+    if not Path(args.data).is_dir():   # before loading a model, which can take a while
+        raise _Failure(f"data folder not found: {args.data}")
     generator = None if args.model is None else _load_generator(args.model, args.resolution, args.seed)
     resolution = generator.resolution if generator else args.resolution
     real = _load_real(args.data, resolution)

@@ -147,8 +147,7 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
     _check_run_dir(run_dir, config, chief)
     dataset = load_dataset(data_dir, m["resolution"], min_images=config["data"]["min_images"],
                            background=tuple(config["data"]["background"]), log=log)
-    log(f"{len(dataset.images)} images from {dataset.name} at {m['resolution']} px; {strategy_description}; "
-        f"global batch {global_batch} ({global_batch // replicas} per replica)")
+    log(f"{strategy_description}; global batch {global_batch} ({global_batch // replicas} per replica)")
 
     models = Models(config, strategy)
     state = {"images_seen": 0, "augment_p": 0.0, "wall_seconds": 0.0}

@@ -16,8 +16,9 @@ Why it is built this way:
   enough that a crop holds a passage of light and colour rather than a whole composition. Sources are first shrunk
   so that the smallest crop is exactly the working size: nothing is ever upscaled, and large sources cost no more
   than small ones.
-- Near-uniform windows (empty sky, black margins, out-of-focus background) are redrawn: of up to 20 random windows
-  the first whose luminance varies enough is kept, else the liveliest one tried. The count is therefore exact.
+- Near-uniform windows (empty sky, out-of-focus background) and near-black ones (margins, night) are redrawn: of up
+  to 20 random windows the first whose luminance varies enough is kept, else the liveliest one tried. The count is
+  therefore exact.
 - The painterly filter re-paints each crop as brush dabs, coarse to fine, after Hertzmann's "Painterly rendering with
   curved brush strokes of multiple sizes" (SIGGRAPH 1998): an underpainting, then layers of smaller dabs wherever
   the canvas still differs from the photograph. Dabs are short ellipses laid along the contours (across the
@@ -50,6 +51,7 @@ WORK_SIZE = 256
 CROP_RANGE = (1 / 6, 1 / 2)       # crop side, as a fraction of the source's short side
 MIN_SOURCE_SIDE = 720             # smaller files (thumbnails, previews) are not sources
 MIN_LUMA_STD = 12.0               # a window whose luminance varies less than this (0..255) is "near-uniform"
+MIN_LUMA_MEAN = 28.0              # ... and one darker than this on average is a black margin or night
 WINDOW_TRIES = 20
 JPEG_QUALITY = 92
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
@@ -203,26 +205,27 @@ def load_source(path: Path, work_size: int) -> np.ndarray:
         return np.asarray(img)
 
 
-def luma_std(rgb: np.ndarray) -> float:
-    """How much a window's brightness varies (0..255), measured on a 32 px thumbnail so that noise does not count."""
-    small = cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA)
-    return float(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).std())
+def liveliness(rgb: np.ndarray) -> float:
+    """How much a window's brightness varies (std, 0..255) on a 32 px thumbnail, so that noise does not count;
+    0 for windows too dark to hold light and colour."""
+    luma = cv2.cvtColor(cv2.resize(rgb, (32, 32), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    return float(luma.std()) if luma.mean() >= MIN_LUMA_MEAN else 0.0
 
 
 def random_crop(image: np.ndarray, work_size: int, rng: np.random.Generator) -> np.ndarray:
     """A lively square window of `image`, resized to work_size; see the docstring for the rule."""
     h, w = image.shape[:2]
     lo, hi = (math.log(f * min(h, w)) for f in CROP_RANGE)
-    best, best_std = None, -1.0
+    best, best_score = None, -1.0
     for _ in range(WINDOW_TRIES):
         side = max(work_size, min(min(h, w), round(math.exp(rng.uniform(lo, hi)))))
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
         window = cv2.resize(image[y:y + side, x:x + side], (work_size, work_size), interpolation=cv2.INTER_AREA)
-        std = luma_std(window)
-        if std >= MIN_LUMA_STD:
+        lively = liveliness(window)
+        if lively >= MIN_LUMA_STD:
             return window
-        if std > best_std:
-            best, best_std = window, std
+        if lively > best_score:
+            best, best_score = window, lively
     return best
 
 
@@ -238,7 +241,7 @@ def paint(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     # Strokes follow the contours of the forms, i.e. run across the brightness gradient.
     angle = np.degrees(np.arctan2(cv2.Sobel(gray, cv2.CV_32F, 0, 1), cv2.Sobel(gray, cv2.CV_32F, 1, 0))) + 90.0
 
-    radii = [max(1, size // d) for d in (32, 64, 128)]             # 8, 4, 2 px at 256
+    radii = [max(1, size // d) for d in (20, 40, 80)]              # 12, 6, 3 px at 256
     canvas = cv2.GaussianBlur(photo, (0, 0), radii[0]).astype(np.uint8)  # the underpainting
     for layer, r in enumerate(radii):
         target = cv2.GaussianBlur(photo, (0, 0), r / 2)
@@ -249,7 +252,7 @@ def paint(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if layer > 0:        # finer layers only touch up where the canvas is still wrong
             keep = error[ys, xs] > 18.0
             ys, xs = ys[keep], xs[keep]
-        colours = np.clip(target[ys, xs] + rng.normal(0.0, 7.0, (len(ys), 3)), 0, 255)
+        colours = np.clip(target[ys, xs] + rng.normal(0.0, 10.0, (len(ys), 3)), 0, 255)
         lengths = np.maximum(1, (r * rng.uniform(1.2, 2.2, len(ys))).astype(int))
         width = max(1, round(r * 0.6))
         for i in rng.permutation(len(ys)):

@@ -1,0 +1,206 @@
+"""The live show: a game loop around a Stage.
+
+Each frame: turn input into Commands, apply the queued Commands, take what the generation thread finished,
+advance the show to the clock, draw, present, wait for the next frame. Nothing in the loop waits on generation.
+
+Plug-in points for live control (exhibit/osc.py and friends):
+  app.queue       CommandQueue: put Commands from any thread
+  app.on_change   [fn(snapshot)]: called on this thread after each frame in which Commands changed the show
+  app.snapshot()  the state as a dict, from any thread
+  app.frames      display frames drawn so far
+  app.config      the loaded config
+"""
+import collections
+import logging
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import pygame
+
+import model
+from exhibit import commands as c
+from exhibit.clock import RealClock
+from exhibit.stage import Stage
+from exhibit.worker import Worker
+
+log = logging.getLogger("exhibit")
+
+
+class App:
+    def __init__(self, config, generator, display, seed, osc=True):
+        from exhibit import keyboard, scenes
+
+        self.config = config
+        self.display = display
+        self.queue = c.CommandQueue()
+        self.on_change = []
+        self.frames = 0
+        self.osc = osc and config.osc.enabled
+        self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
+        self.scenes = scenes.SceneStore(config.paths.scenes)
+        self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP)
+        tiles = config.grid.rows * config.grid.cols
+        self.worker = Worker(self.stage.generation, self.stage.show, tiles, config.worker.batch)
+        self.inputs = []
+        self.frame_times = collections.deque(maxlen=240)    # seconds between presented frames, for fps
+        self._loaded = None                                 # (name, generator or error) from a model loading thread
+
+    def snapshot(self):
+        return {**self.stage.snapshot(), "fullscreen": self.display.fullscreen}
+
+    # -- the loop -----------------------------------------------------------------------------------------
+
+    def run(self, seconds=None, on_frame=None):
+        """Run until Quit (after its fade), or for `seconds`. on_frame(app, now) is called after every frame."""
+        self.worker.start()
+        self._start_inputs()
+        show, stage = self.stage.show, self.stage
+        clock, period = RealClock(), 1.0 / self.config.display.fps
+        started = None                       # wall time every tile had its first frame: the show begins
+        deadline = last = clock.now()
+        last_status = tiles_mark = (last, 0)
+        try:
+            while True:
+                for event in pygame.event.get():
+                    for command in self.keyboard.commands_for(event):
+                        self.queue.put(command)
+                changed = False
+                for command in self.queue.drain():
+                    changed |= self._apply(command)
+                if changed:
+                    self.worker.wake()
+                self._finish_model_load()
+                stage.add(self.worker.take(), retime=True)
+                now = clock.now()
+                if started is None and stage.ready():
+                    started = now
+                    log.info("showing %d tiles on a %dx%d screen", len(stage.compositor.frames.tracks), *self.display.size)
+                if started is not None:
+                    show.update(now - started)
+                elif show.quit_at is not None:
+                    break
+                stage.draw(self.display.surface)
+                self.display.present()
+                self.frames += 1
+                now = clock.now()
+                self.frame_times.append(now - last)
+                last = now
+                if now - last_status[0] >= 0.5:
+                    self._measure(now, last_status)
+                    last_status = (now, self.worker.generated)
+                if changed:
+                    self._notify_change()
+                if on_frame is not None and on_frame(self, now) is False:
+                    break
+                if show.finished() or seconds is not None and now >= seconds:
+                    break
+                deadline += period
+                if now > deadline + period:          # fell behind (a stall): start pacing afresh, no burst
+                    deadline = now
+                elif deadline > now:
+                    time.sleep(deadline - now)
+        finally:
+            for source in self.inputs:
+                source.stop()
+            self.worker.stop()
+
+    def _measure(self, now, mark):
+        stats = self.stage.stats
+        stats["fps"] = 1.0 / statistics.median(self.frame_times) if self.frame_times else 0.0
+        stats["tiles_per_s"] = (self.worker.generated - mark[1]) / max(now - mark[0], 1e-6)
+        stats["frames"] = self.frames
+        self.stage.refresh_status()
+
+    def _notify_change(self):
+        self.stage.stats["frames"] = self.frames
+        snapshot = self.snapshot()
+        for listener in list(self.on_change):
+            try:
+                listener(snapshot)
+            except Exception:                      # a feedback peer's trouble must not stop the show
+                log.exception("on_change listener failed")
+
+    def _start_inputs(self):
+        if not self.osc:
+            return
+        from exhibit import osc
+        try:
+            self.inputs.append(osc.start(self))
+        except (OSError, ValueError) as error:     # e.g. the port is taken: show anyway, say so
+            log.error("%s", error)
+            self.stage.notify(f"OSC is off: {error}", 15.0)
+
+    # -- commands the app applies -------------------------------------------------------------------------
+
+    def _apply(self, command):
+        """Apply one Command; returns True if the show's state changed."""
+        match command:
+            case c.Screenshot():
+                self.screenshot()
+                return False
+            case c.ToggleFullscreen():
+                surface = self.display.toggle_fullscreen()
+                self.stage.resize(surface.get_size(), surface)
+                return True
+            case c.SaveScene(slot=slot):
+                self.scenes.save(slot, self.snapshot())
+                self.stage.notify(f"scene {slot} saved")
+                return False
+            case c.RecallScene(slot=slot):
+                restore = self.scenes.recall(slot)
+                if not restore:
+                    self.stage.notify(f"scene {slot} is empty")
+                return any([self.stage.apply(command) for command in restore])
+            case c.LoadModel(name=name):
+                self.load_model(name)
+                return False
+        return self.stage.apply(command)
+
+    def screenshot(self):
+        """The frame on screen as a PNG in the screenshots folder; returns its path."""
+        folder = Path(self.config.paths.screenshots)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"permeation-{time.strftime('%Y%m%d-%H%M%S')}-{self.frames:07d}.png"
+            pygame.image.save(self.display.surface, str(path))
+        except (OSError, pygame.error) as error:
+            log.error("screenshot failed: %s", error)
+            self.stage.notify(f"screenshot failed: {error}")
+            return None
+        log.info("screenshot: %s", path)
+        self.stage.notify(f"screenshot {path.name}", 3.0)
+        return path
+
+    def load_model(self, name):
+        """Load a generator from the models folder in the background; the show goes on with the old one."""
+        folder = Path(self.config.paths.models).resolve()
+        path = (folder / name).resolve()
+        if not path.exists() and path.suffix != ".keras":
+            path = path.with_name(path.name + ".keras")
+        if path.parent != folder:
+            log.warning("LoadModel: %r is not a file inside %s", name, folder)
+            return
+
+        def load():
+            try:
+                self._loaded = (name, model.load_generator(path))
+            except model.ModelFileError as error:
+                self._loaded = (name, error)
+
+        self.stage.notify(f"loading model {name} …", 3.0)
+        threading.Thread(target=load, name="load-model", daemon=True).start()
+
+    def _finish_model_load(self):
+        if self._loaded is None:
+            return
+        (name, result), self._loaded = self._loaded, None
+        if isinstance(result, Exception):
+            log.error("model not loaded: %s", result)
+            self.stage.notify(f"model not loaded: {result}", 10.0)
+            return
+        self.worker.set_generator(result)
+        self.stage.set_model(result)
+        self.stage.notify(f"model {name}")
+        self._notify_change()

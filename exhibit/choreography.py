@@ -1,0 +1,201 @@
+"""Where each tile is in latent space at show time t.
+
+Every tile walks a path of seeded keyframe latents, one every `keyframe_seconds`, moving between them by slerp
+with an ease in and out, so a tile rests a moment on each keyframe and the grid breathes rather than slides.
+How the 196 walks relate is the mode:
+
+  drift   each tile walks its own path, at its own phase: the grid never changes all at once
+  unison  all tiles walk one shared path; the edge lags the centre by a fraction of a keyframe
+  wave    one shared path, each tile delayed by its distance from a source tile: a change spreads outward
+  hold    every tile stays where it was when hold began
+
+A mode change, reseed or new wave source never cuts: it is a transition that slerps, tile by tile, from the
+old walk to the new one over `blend_seconds`. The state is a stack of such transitions; a latent at time t is
+the fold of the stack at t. Everything is a pure function of (seed, settings, transitions, t): the live show
+and a render ask for the same t and get the same latents, on any machine, at any frame rate.
+"""
+import functools
+import math
+import threading
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+import model
+
+SHARED = 0xC0FFEE          # stream id of the path that unison and wave share
+MAX_TRANSITIONS = 512      # bound on the stack under a flood of commands
+
+
+@functools.lru_cache(maxsize=65536)
+def derive(*numbers):
+    """A 64-bit seed from a tuple of non-negative ints: the same on every machine (numpy's SeedSequence)."""
+    return int(np.random.SeedSequence([int(n) % 2**63 for n in numbers]).generate_state(1, np.uint64)[0])
+
+
+def ease(x):
+    """Smoothstep: 0 below 0, 1 above 1, zero velocity at both ends."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3.0 - 2.0 * x)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One way for the whole grid to move. Transitions go from one Spec to the next."""
+    mode: str
+    seed: int
+    overrides: dict = field(default_factory=dict, compare=False)   # tile -> seed of its own path (ReseedTile)
+    source: tuple = (0, 0)                                           # wave source (row, col)
+    wave_start: float = 0.0                                          # show time the current wave began
+    frozen: np.ndarray | None = field(default=None, compare=False)   # hold: one latent per tile
+
+
+class Choreography:
+    """The latent of every tile at any show time, and the transitions that change where tiles are going."""
+
+    def __init__(self, rows, cols, z_dim, seed, mode="drift", keyframe_seconds=10.0, blend_seconds=4.0,
+                 wave_delay=0.35, unison_spread=0.15):
+        self.rows, self.cols, self.n = rows, cols, rows * cols
+        self.z_dim = z_dim
+        self.keyframe_seconds = keyframe_seconds
+        self.blend_seconds = blend_seconds
+        self.wave_delay = wave_delay
+        self.unison_spread = unison_spread
+        self.row, self.col = np.divmod(np.arange(self.n), cols)
+        centre = np.hypot(self.row - (rows - 1) / 2, self.col - (cols - 1) / 2)
+        self.from_centre = centre / max(centre.max(), 1e-9)         # 0 at the centre, 1 at the corners
+        self._keyframes = {}
+        self._lock = threading.Lock()
+        start = Spec("drift" if mode == "hold" else mode, seed, source=(rows // 2, cols // 2))
+        if mode == "hold":
+            start = replace(start, mode="hold", frozen=self._path(start, 0.0, np.arange(self.n)))
+        self._stack = [(-math.inf, start, None)]     # (start time, spec, tile or None for all tiles)
+
+    @property
+    def spec(self):
+        """Where the grid is heading now (the newest transition's target)."""
+        return self._stack[-1][1]
+
+    # -- paths --------------------------------------------------------------------------------------------
+
+    def _stream(self, spec, tile):
+        """The seed of the keyframe sequence a tile walks under a spec."""
+        own = spec.overrides.get(int(tile))
+        if own is not None:
+            return derive(own, tile)
+        if spec.mode in ("unison", "wave"):
+            return derive(spec.seed, SHARED)
+        return derive(spec.seed, tile)
+
+    def _keyframe(self, stream, k):
+        key = (stream, k)
+        z = self._keyframes.get(key)
+        if z is None:
+            if len(self._keyframes) > 20_000:
+                self._keyframes.clear()
+            z = model.seeded_latents(derive(stream, k + 2**31), 1, self.z_dim)[0]
+            self._keyframes[key] = z
+        return z
+
+    def _positions(self, spec, t, tiles, streams):
+        """Position along each tile's keyframe sequence, in keyframes (k.f: between keyframe k and k+1)."""
+        base = t / self.keyframe_seconds
+        if spec.mode == "unison":
+            return base - self.unison_spread * self.from_centre[tiles]
+        if spec.mode == "wave":
+            r, c = spec.source
+            distance = np.hypot(self.row[tiles] - r, self.col[tiles] - c)
+            start = math.ceil(spec.wave_start / self.keyframe_seconds)   # the wave leaves its source from a keyframe
+            return start + (t - spec.wave_start - self.wave_delay * distance) / self.keyframe_seconds
+        phases = np.array([(s >> 11) / 2.0**53 for s in streams])      # drift: each tile at its own phase
+        return base + phases
+
+    def _path(self, spec, t, tiles):
+        """Latents [len(tiles), z_dim] of the given tiles under one spec at time t, without transitions."""
+        if spec.frozen is not None:
+            return spec.frozen[tiles]
+        streams = [self._stream(spec, i) for i in tiles]
+        position = self._positions(spec, t, tiles, streams)
+        k = np.floor(position).astype(np.int64)
+        a = np.stack([self._keyframe(s, int(j)) for s, j in zip(streams, k)])
+        b = np.stack([self._keyframe(s, int(j) + 1) for s, j in zip(streams, k)])
+        return model.slerp(a, b, ease(position - k)[:, None])
+
+    def _weight(self, t, start):
+        if t < start:
+            return 0.0
+        if self.blend_seconds <= 0:
+            return 1.0
+        return float(ease((t - start) / self.blend_seconds))
+
+    # -- queries and changes ------------------------------------------------------------------------------
+
+    def latents(self, t, tiles=None):
+        """float32 [len(tiles), z_dim]: every requested tile's latent at show time t (all tiles if None)."""
+        tiles = np.arange(self.n) if tiles is None else np.asarray(tiles, np.int64)
+        with self._lock:
+            stack = list(self._stack)
+        first = 0
+        for j in range(len(stack) - 1, 0, -1):       # the newest whole-grid transition already complete at t
+            start, _, tile = stack[j]
+            if tile is None and self._weight(t, start) >= 1.0:
+                first = j
+                break
+        z = self._path(stack[first][1], t, tiles)
+        for start, spec, tile in stack[first + 1:]:
+            weight = self._weight(t, start)
+            if weight <= 0.0:
+                continue
+            if tile is None:
+                z = model.slerp(z, self._path(spec, t, tiles), weight)
+            else:
+                rows = np.flatnonzero(tiles == tile)
+                if len(rows):
+                    z[rows] = model.slerp(z[rows], self._path(spec, t, tiles[rows]), weight)
+        return z
+
+    def change(self, t, tile=None, **changes):
+        """Begin a transition at show time t to the current spec with `changes` (only `tile` if given).
+
+        Going to hold freezes what is on screen at t. A change within an eighth of a blend of the previous one
+        (a fader or an XY pad sweeping) retargets that transition instead of stacking another one.
+        """
+        current = self.spec
+        spec = replace(current, **changes)
+        if spec.mode == "hold":
+            frozen = self.latents(t) if current.mode != "hold" else current.frozen.copy()
+            if current.mode == "hold" and ("seed" in changes or "overrides" in changes):
+                moving = replace(spec, mode="drift", frozen=None)
+                changed = np.arange(self.n) if tile is None else np.array([tile])
+                frozen[changed] = self._path(moving, t, changed)
+            spec = replace(spec, frozen=frozen)
+        else:
+            spec = replace(spec, frozen=None)
+        with self._lock:
+            start, _, last_tile = self._stack[-1]
+            if last_tile == tile and 0 <= t - start < self.blend_seconds / 8 and len(self._stack) > 1:
+                self._stack[-1] = (start, spec, tile)
+            else:
+                self._stack.append((t, spec, tile))
+            self._prune(t)
+        return spec
+
+    def _prune(self, t):
+        """Forget transitions no query can reach: all before the newest whole-grid one complete long ago."""
+        for j in range(len(self._stack) - 1, 0, -1):
+            start, _, tile = self._stack[j]
+            if tile is None and t - start > self.blend_seconds + 30.0:
+                del self._stack[:j]
+                break
+        if len(self._stack) > MAX_TRANSITIONS:
+            del self._stack[1:len(self._stack) - MAX_TRANSITIONS]
+
+    def reset_latent_size(self, z_dim, t):
+        """A new model with another latent size: same seed and mode, paths redrawn in the new space."""
+        with self._lock:
+            spec = replace(self.spec, frozen=None)
+            self.z_dim = z_dim
+            self._keyframes.clear()
+            if spec.mode == "hold":
+                spec = replace(spec, frozen=self._path(replace(spec, mode="drift"), t, np.arange(self.n)))
+            self._stack = [(-math.inf, spec, None)]

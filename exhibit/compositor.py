@@ -1,0 +1,127 @@
+"""From tile frames to one picture: layout, crossfade, light.
+
+The expensive work happens once per new image, not once per display frame: an arriving tile image is scaled
+to its on-screen size and converted to the screen's pixel format right away. Each display frame is then two
+blits per tile (the older frame, the newer one over it with an alpha), plus one fill for the light. On 2 CPU
+cores that is about 2 ms for 196 tiles at 1920x1080.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+import pygame
+
+from exhibit.frames import TileFrames
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the tiles go on a screen: square tiles, equal gaps, the grid centred (letterboxed on any aspect)."""
+    width: int
+    height: int
+    rows: int
+    cols: int
+    tile: int          # side of a tile, pixels
+    gap: int           # gutter between tiles, pixels
+    x0: int            # top-left of the first tile
+    y0: int
+
+    @classmethod
+    def fit(cls, size, rows, cols, gutter, margin):
+        width, height = size
+        per_tile = lambda n: n + (n - 1) * gutter + 2 * margin   # noqa: E731  (tile sides per grid side)
+        tile = max(1, int(min(width / per_tile(cols), height / per_tile(rows))))
+        while True:
+            gap = max(1, round(gutter * tile)) if gutter > 0 else 0
+            grid_w, grid_h = cols * tile + (cols - 1) * gap, rows * tile + (rows - 1) * gap
+            if tile == 1 or grid_w <= width and grid_h <= height:
+                break
+            tile -= 1
+        return cls(width, height, rows, cols, tile, gap, (width - grid_w) // 2, (height - grid_h) // 2)
+
+    def position(self, i):
+        """Top-left pixel of tile i (row-major)."""
+        row, col = divmod(i, self.cols)
+        return self.x0 + col * (self.tile + self.gap), self.y0 + row * (self.tile + self.gap)
+
+    @property
+    def grid_rect(self):
+        step = self.tile + self.gap
+        return pygame.Rect(self.x0, self.y0, self.cols * step - self.gap, self.rows * step - self.gap)
+
+
+class TileImage:
+    """A generated image, kept at source size (to rescale on a new layout) and ready to blit at tile size."""
+    __slots__ = ("source", "surface")
+
+    def __init__(self, source, surface):
+        self.source, self.surface = source, surface
+
+
+class Compositor:
+    """Holds every tile's frames and draws the grid for a show time onto a surface."""
+
+    def __init__(self, size, grid, target):
+        """grid: the config's [grid] namespace. target: a surface with the pixel format we draw to."""
+        self.grid = grid
+        self.frames = TileFrames(grid.rows * grid.cols)
+        self.layout = None
+        self.resize(size, target)
+
+    def resize(self, size, target):
+        """A new screen size (or window): lay out again and rescale the frames we already have."""
+        self.target = target
+        self.layout = Layout.fit(size, self.grid.rows, self.grid.cols, self.grid.gutter, self.grid.margin)
+        self.frames.replace_images(lambda image: self.prepare(image.source))
+
+    def prepare(self, rgb):
+        """uint8 [R, R, 3] -> TileImage scaled to the tile size in the target's pixel format."""
+        side = self.layout.tile
+        surface = pygame.image.frombuffer(np.ascontiguousarray(rgb), rgb.shape[1::-1], "RGB")
+        if surface.get_size() != (side, side):
+            surface = pygame.transform.smoothscale(surface, (side, side))
+        return TileImage(rgb, surface.convert(self.target))
+
+    def add(self, batch, now, retime):
+        """File a worker Batch's images under their tiles. now: the show time on screen."""
+        tracks = self.frames.tracks
+        for tile, rgb in zip(batch.tiles, batch.images):
+            tracks[tile].push(batch.time, None if rgb is None else self.prepare(rgb), now, retime)
+
+    def draw(self, surface, t, light, captions=None):
+        """The grid at show time t, with `light` (0 black .. 1 as generated .. 2 twice as bright)."""
+        if light <= 0.0:
+            surface.fill((0, 0, 0))
+            return
+        surface.fill(self.grid.background)
+        layout = self.layout
+        for i, track in enumerate(self.frames.tracks):
+            a, b, w = track.sample(t)
+            if a is None:
+                continue
+            position = layout.position(i)
+            if b is None:
+                surface.blit(a.surface, position)
+                continue
+            alpha = round(w * 255)
+            surface.blit((b if alpha >= 255 else a).surface, position)
+            if 0 < alpha < 255:
+                b.surface.set_alpha(alpha)
+                surface.blit(b.surface, position)
+                b.surface.set_alpha(None)
+        if captions:
+            surface.blits(captions, doreturn=False)
+        apply_light(surface, light)
+
+
+def apply_light(surface, level):
+    """Multiply every pixel by level: a multiply-fill below 1, the picture added onto itself above 1."""
+    if abs(level - 1.0) < 1 / 512:
+        return
+    if level < 1.0:
+        v = round(level * 255)
+        surface.fill((v, v, v), special_flags=pygame.BLEND_RGB_MULT)
+        return
+    extra = surface.copy()
+    v = round((level - 1.0) * 255)
+    extra.fill((v, v, v), special_flags=pygame.BLEND_RGB_MULT)
+    surface.blit(extra, (0, 0), special_flags=pygame.BLEND_RGB_ADD)

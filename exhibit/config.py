@@ -1,0 +1,240 @@
+"""The exhibit's settings: one TOML file (`configs/exhibit.toml`), validated against a schema, then CLI overrides.
+
+Every key lives in `SCHEMA` with its default, what it accepts and one line on what it does, so a typo or a bad
+value stops the show before it opens with a message that names the key and what would have been allowed. The
+sections `osc`, `keys` and `paths` serve live control; they are listed here so one file and one check cover all.
+"""
+import ipaddress
+import math
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.toml"
+MODES = ("drift", "wave", "unison", "hold")
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the one-line message names the key."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One setting: its default, a checker that returns the clean value or raises ConfigError, and its meaning."""
+    default: object
+    check: object
+    doc: str
+
+
+def boolean():
+    def check(name, v):
+        if not isinstance(v, bool):
+            raise ConfigError(f"{name} = {v!r}: allowed values: true, false")
+        return v
+    return check
+
+
+def number(lo, hi, integer=False):
+    def check(name, v):
+        kind = "an integer" if integer else "a number"
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or integer and not isinstance(v, int):
+            raise ConfigError(f"{name} = {v!r}: must be {kind} in {lo}..{hi}")
+        if not math.isfinite(v) or not lo <= v <= hi:
+            raise ConfigError(f"{name} = {v!r}: allowed values: {kind} in {lo}..{hi}")
+        return v if integer else float(v)
+    return check
+
+
+def choice(*allowed):
+    def check(name, v):
+        if v not in allowed:
+            raise ConfigError(f"{name} = {v!r}: allowed values: {', '.join(map(str, allowed))}")
+        return v
+    return check
+
+
+def text(pattern=None, what="a string"):
+    def check(name, v):
+        if not isinstance(v, str) or pattern and not re.fullmatch(pattern, v):
+            raise ConfigError(f"{name} = {v!r}: allowed values: {what}")
+        return v
+    return check
+
+
+def seed():
+    def check(name, v):
+        if v == "random":
+            return v
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32:
+            raise ConfigError(f"{name} = {v!r}: allowed values: \"random\" or an integer in 0..{2**32 - 1}")
+        return v
+    return check
+
+
+def color():
+    def check(name, v):
+        if not isinstance(v, str) or not re.fullmatch(r"#[0-9a-fA-F]{6}", v):
+            raise ConfigError(f"{name} = {v!r}: allowed values: a colour as \"#rrggbb\"")
+        return tuple(int(v[i:i + 2], 16) for i in (1, 3, 5))
+    return check
+
+
+def size():
+    def check(name, v):
+        if (not isinstance(v, list) or len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, int) for x in v)
+                or not all(16 <= x <= 16384 for x in v)):
+            raise ConfigError(f"{name} = {v!r}: allowed values: [width, height] in pixels, each 16..16384")
+        return tuple(v)
+    return check
+
+
+def networks():
+    def check(name, v):
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ConfigError(f"{name} = {v!r}: allowed values: a list of networks like \"192.168.0.0/16\"")
+        for x in v:
+            try:
+                ipaddress.ip_network(x, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name}: {x!r} is not a network; allowed values: CIDRs like \"10.0.0.0/8\"") from None
+        return tuple(v)
+    return check
+
+
+def targets():
+    def check(name, v):
+        if not isinstance(v, list) or not all(isinstance(x, str) and re.fullmatch(r"[^\s:]+:\d{1,5}", x) for x in v):
+            raise ConfigError(f"{name} = {v!r}: allowed values: a list of \"host:port\" strings")
+        return tuple(v)
+    return check
+
+
+SCHEMA = {
+    "display": {
+        "fullscreen": Key(True, boolean(), "fullscreen at the screen's native resolution; false opens a window"),
+        "display": Key(0, number(0, 15, integer=True), "which screen to open on (0 is the primary)"),
+        "window_size": Key([1280, 720], size(), "window size when not fullscreen, [width, height]"),
+        "fps": Key(60, number(10, 240, integer=True), "frame rate to draw at (the cap; vsync may hold it lower)"),
+        "vsync": Key(True, boolean(), "wait for the screen's refresh: no tearing"),
+        "renderer": Key("auto", choice("auto", "gpu", "cpu"),
+                        "auto: the GPU renderer where the video driver has one, else the CPU path"),
+    },
+    "grid": {
+        "rows": Key(14, number(1, 64, integer=True), "tiles per column"),
+        "cols": Key(14, number(1, 64, integer=True), "tiles per row"),
+        "gutter": Key(0.08, number(0.0, 1.0), "space between tiles, as a fraction of a tile's side"),
+        "margin": Key(0.5, number(0.0, 8.0), "least space around the grid, as a fraction of a tile's side"),
+        "background": Key("#0a0a0c", color(), "colour of gutters, margins and letterbox"),
+    },
+    "show": {
+        "seed": Key("random", seed(), "\"random\" for a new show each start, or an integer to fix it"),
+        "mode": Key("drift", choice(*MODES), "how tiles move together at start"),
+        "keyframe_seconds": Key(10.0, number(0.5, 3600.0), "seconds from one latent keyframe to the next"),
+        "speed": Key(1.0, number(0.0, 8.0), "multiplier on the pace; 0 halts"),
+        "psi": Key(0.7, number(0.0, 1.5), "truncation: lower is calmer and more typical, 1 is full variety"),
+        "blend_seconds": Key(4.0, number(0.0, 120.0), "how long a mode change or reseed blends"),
+        "wave_delay": Key(0.35, number(0.0, 10.0), "wave mode: seconds a change takes to travel one tile"),
+        "unison_spread": Key(0.15, number(0.0, 1.0), "unison mode: how far (in keyframes) the edge lags the centre"),
+        "brightness": Key(1.0, number(0.0, 2.0), "overall gain: 1 neutral"),
+        "captions": Key(False, boolean(), "country names under the tiles at start"),
+        "status": Key(False, boolean(), "status overlay at start"),
+        "fade_in": Key(3.0, number(0.0, 60.0), "seconds of fade from black at start"),
+        "fade_out": Key(1.5, number(0.0, 60.0), "seconds of fade to black on quit"),
+    },
+    "model": {
+        "path": Key("", text(), "generator file; empty: the bundled default in assets/"),
+    },
+    "worker": {
+        "batch": Key(49, number(1, 1024, integer=True), "tiles generated together; larger is faster per tile"),
+        "threads": Key(0, number(0, 64, integer=True), "CPU threads for generation; 0 lets TensorFlow decide"),
+    },
+    "render": {
+        "tile_rate": Key(8.0, number(0.1, 240.0),
+                         "true frames per tile per second of show in a render; between them tiles crossfade"),
+    },
+    "osc": {
+        "enabled": Key(True, boolean(), "listen for OSC"),
+        "bind": Key("0.0.0.0", text(r"[0-9a-fA-F.:]+", "an IP address"), "address to listen on"),
+        "port": Key(8000, number(1, 65535, integer=True), "UDP port to listen on (TouchOSC sends to 8000)"),
+        "feedback_port": Key(9000, number(0, 65535, integer=True),
+                             "port on the sender's host that state changes go back to (TouchOSC: 9000); 0: none"),
+        "feedback_targets": Key([], targets(), "more \"host:port\" peers that receive every state change"),
+        "allow": Key(["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+                      "fc00::/7", "fe80::/10"],
+                     networks(), "senders accepted (CIDRs); packets from elsewhere are dropped"),
+    },
+    "keys": {
+        "quit": Key("press", choice("press", "double", "off"),
+                    "Esc/Q: press quits; double: a second press within 2 s (kiosk); off: the keyboard cannot quit"),
+    },
+    "paths": {
+        "models": Key("models", text(), "folder that /exhibit/model loads generator files from"),
+        "screenshots": Key("screenshots", text(), "folder screenshots are written to"),
+        "scenes": Key("scenes.json", text(), "file scenes are saved to and restored from"),
+    },
+}
+
+
+def defaults():
+    return {section: {name: key.default for name, key in keys.items()} for section, keys in SCHEMA.items()}
+
+
+def _merge(raw, source):
+    """Check every section and key of `raw` against SCHEMA; returns the checked values."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a table of sections")
+    clean = {}
+    for section, values in raw.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section [{section}]; allowed sections: {', '.join(SCHEMA)}")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table of keys")
+        for name, value in values.items():
+            if name not in SCHEMA[section]:
+                raise ConfigError(f"{source}: unknown key [{section}] {name}; allowed keys: "
+                                  f"{', '.join(SCHEMA[section])}")
+            clean.setdefault(section, {})[name] = SCHEMA[section][name].check(f"{source}: [{section}] {name}", value)
+    return clean
+
+
+def parse_override(text):
+    """'show.mode=wave' -> ('show', 'mode', 'wave'); the value is read as TOML (numbers, true/false, strings)."""
+    match = re.fullmatch(r"\s*(\w+)\.(\w+)\s*=\s*(.*)", text)
+    if not match:
+        raise ConfigError(f"--set {text!r}: expected section.key=value, e.g. --set show.mode=wave")
+    section, name, value = match.groups()
+    try:
+        value = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value.strip()        # a bare word is a string: --set show.mode=wave
+    return section, name, value
+
+
+def load(path=None, overrides=None):
+    """Defaults, then the file (the default file if it exists and no path is given), then overrides.
+
+    overrides: {section: {key: value}} from command-line flags. Returns a namespace per section:
+    `config.show.mode`. Raises ConfigError with a one-line message.
+    """
+    merged = {section: {name: key.check(f"[{section}] {name}", key.default) for name, key in keys.items()}
+              for section, keys in SCHEMA.items()}
+    if path is None and DEFAULT_FILE.exists():
+        path = DEFAULT_FILE
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"{path}: cannot be read ({error})") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        for section, values in _merge(raw, path.name).items():
+            merged[section].update(values)
+    for section, values in _merge(overrides or {}, "command line").items():
+        merged[section].update(values)
+    return SimpleNamespace(**{section: SimpleNamespace(**values) for section, values in merged.items()},
+                           source=str(path) if path else "built-in defaults")

@@ -1,0 +1,84 @@
+"""The screen: a fullscreen window at native resolution (or a window), cursor hidden, screensaver off.
+
+The picture is composed on the CPU into the window's own surface and flipped. With vsync the flip waits for
+the screen's refresh; where the driver cannot sync (the dummy driver used for tests and benchmarks) the app
+paces itself to the configured frame rate.
+"""
+import logging
+
+import pygame
+
+log = logging.getLogger("exhibit")
+
+
+class DisplayError(RuntimeError):
+    """No screen to show on; the message says what to do instead."""
+
+
+NO_DISPLAY = ("no display found ({reason}). Run the exhibit on a machine with a screen attached "
+              "(inside a desktop session, python -m exhibit --windowed opens a window), "
+              "or write the show to a file: python -m exhibit render --out show.mp4")
+
+
+class Display:
+    def __init__(self, settings, windowed=False):
+        """settings: the config's [display] namespace."""
+        self.settings = settings
+        try:
+            pygame.display.init()
+        except pygame.error as error:
+            raise DisplayError(NO_DISPLAY.format(reason=error)) from None
+        count = pygame.display.get_num_displays()
+        if count < 1:
+            raise DisplayError(NO_DISPLAY.format(reason="the video driver reports no screens"))
+        if settings.display >= count:
+            raise DisplayError(f"[display] display = {settings.display}: this machine has {count} screen(s); "
+                               f"allowed values: 0..{count - 1}")
+        pygame.display.set_allow_screensaver(False)
+        pygame.font.init()
+        self.fullscreen = settings.fullscreen and not windowed
+        self.vsync = False
+        self.surface = None
+        self.open()
+        pygame.display.set_caption("Medium · Permeation")
+        pygame.mouse.set_visible(False)
+
+    @property
+    def driver(self):
+        return pygame.display.get_driver()
+
+    @property
+    def size(self):
+        return self.surface.get_size()
+
+    def open(self):
+        """(Re)create the window for the current fullscreen setting."""
+        if self.fullscreen:
+            size = pygame.display.get_desktop_sizes()[self.settings.display]
+            flags = pygame.FULLSCREEN
+        else:
+            size, flags = self.settings.window_size, 0
+        self.surface, self.vsync = None, False
+        if self.settings.vsync and self.driver != "dummy":
+            try:
+                self.surface = pygame.display.set_mode(size, flags, display=self.settings.display, vsync=1)
+                self.vsync = True
+            except pygame.error as error:
+                log.info("vsync unavailable (%s); pacing by the clock", error)
+        if self.surface is None:
+            try:
+                self.surface = pygame.display.set_mode(size, flags, display=self.settings.display)
+            except pygame.error as error:
+                raise DisplayError(NO_DISPLAY.format(reason=error)) from None
+        return self.surface
+
+    def toggle_fullscreen(self):
+        self.fullscreen = not self.fullscreen
+        return self.open()
+
+    def present(self):
+        pygame.display.flip()
+
+    def close(self):
+        pygame.display.quit()
+

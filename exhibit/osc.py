@@ -1,0 +1,574 @@
+"""Live control over OSC: a UDP server that turns messages under /exhibit into Commands, and feedback.
+
+Peers (TouchOSC on a tablet, Max/MSP, TouchDesigner, QLab, `python -m exhibit send`) send to port 8000;
+the state comes back to the sender's host on port 9000 (TouchOSC's own defaults), to the configured
+feedback targets, and to every peer that asked for /exhibit/status, so faders follow changes made
+elsewhere. The address table is ROUTES below and the README.
+
+The server is its own small socket loop, not python-osc's server classes, because it has to survive
+anything a network can deliver. python-osc parses single messages; this module checks everything around
+them first:
+- Bundles are walked here, element sizes checked, nesting and element count bounded (python-osc 1.10.2
+  loops forever on a negative element size). Timetags are ignored: every message acts on arrival, so a
+  bundle stamped for next year cannot hold the server thread.
+- Datagrams from senders outside the allowlist (CIDRs; loopback and private networks by default), truncated
+  or non-UTF-8 datagrams and unsupported argument types are dropped; bad arguments are rejected. Each kind
+  of trouble is logged at most once per few seconds, with a count of what was left unsaid.
+- A flood costs the show little: the loop drains the socket in batches and keeps only the newest message
+  per continuous address (a fader sends hundreds a second; the show needs the last), and the
+  CommandQueue is bounded and coalescing. Handlers only build Commands; the show applies them between frames.
+"""
+import ipaddress
+import logging
+import math
+import re
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from exhibit.commands import (
+    MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, CommandError, LoadModel, Pause, RecallScene, Reseed,
+    ReseedTile, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode, SetPsi,
+    SetSpeed, StartWave)
+
+log = logging.getLogger("exhibit.osc")
+
+PREFIX = "/exhibit"
+DEFAULT_PORT = 8000
+DEFAULT_FEEDBACK_PORT = 9000
+# Loopback, private (RFC 1918), link-local and IPv6 unique-local networks: the gallery's own LAN.
+DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                 "169.254.0.0/16", "fc00::/7", "fe80::/10")
+
+MAX_DATAGRAM = 65535
+MAX_BUNDLE_DEPTH = 4
+MAX_BUNDLE_MESSAGES = 256
+ARG_TYPES = set("ifdhsTFN")          # what our addresses can use; blobs, MIDI, arrays... are dropped
+MAX_BATCH = 1024                     # datagrams read per wake-up before they are handled
+MAX_PEERS = 32                       # feedback peers remembered (senders and status subscribers)
+PEER_TTL = 600.0                     # seconds a peer keeps receiving feedback after it last spoke
+
+
+class Malformed(ValueError):
+    """A datagram that is not a well-formed OSC packet we accept."""
+
+
+class Rejected(ValueError):
+    """A well-formed message whose address or arguments are not acceptable."""
+
+
+# --- the guard: datagram -> messages -------------------------------------------------------------
+
+def parse(datagram):
+    """All messages in a datagram as (address, args) pairs, or Malformed. Bundles are flattened."""
+    messages = []
+    _parse_into(memoryview(datagram), messages, depth=0)
+    return messages
+
+
+def _parse_into(data, messages, depth):
+    if data[:8] == b"#bundle\0":
+        if depth >= MAX_BUNDLE_DEPTH:
+            raise Malformed(f"bundle nested deeper than {MAX_BUNDLE_DEPTH}")
+        if len(data) < 16:
+            raise Malformed("bundle shorter than its header")
+        index = 16                                     # '#bundle\0' and the timetag, which we ignore
+        while index < len(data):
+            if index + 4 > len(data):
+                raise Malformed("bundle element size truncated")
+            (size,) = struct.unpack_from(">i", data, index)
+            index += 4
+            if size <= 0 or size % 4 or index + size > len(data):
+                raise Malformed(f"bundle element size {size} does not fit the datagram")
+            _parse_into(data[index:index + size], messages, depth + 1)
+            index += size
+        return
+    if len(messages) >= MAX_BUNDLE_MESSAGES:
+        raise Malformed(f"more than {MAX_BUNDLE_MESSAGES} messages in one packet")
+    messages.append(_parse_message(bytes(data)))
+
+
+def _parse_message(data):
+    if not data.startswith(b"/"):
+        raise Malformed("neither a message nor a bundle")
+    end = data.find(b"\0")
+    if end < 0 or len(data) % 4:
+        raise Malformed("truncated message")
+    tags_at = (end + 4) & ~3
+    if tags_at < len(data):
+        tag_end = data.find(b"\0", tags_at)
+        if data[tags_at:tags_at + 1] != b"," or tag_end < 0:
+            raise Malformed("bad type tag string")
+        unsupported = set(data[tags_at + 1:tag_end].decode("ascii", "replace")) - ARG_TYPES
+        if unsupported:
+            raise Malformed(f"unsupported argument type {''.join(sorted(unsupported))!r}")
+    try:
+        message = OscMessage(data)
+        return message.address, message.params
+    except Exception as error:                        # python-osc's ParseError, UnicodeDecodeError, ...
+        raise Malformed(f"unparseable message ({type(error).__name__})") from None
+
+
+def encode(address, *args):
+    """One OSC message as bytes. Python bools become T/F, ints i, floats f, strings s."""
+    builder = OscMessageBuilder(address)
+    for arg in args:
+        builder.add_arg(arg)
+    return builder.build().dgram
+
+
+# --- the address map: (address, args) -> Commands -------------------------------------------------
+
+@dataclass(frozen=True)
+class Level:
+    """A continuous control. `/exhibit/<name> x` takes the value; `/exhibit/<name>/fader f` takes 0..1,
+    mapped as top * f**curve, so that a plain fader covers the range with the neutral value in reach."""
+    name: str
+    command: type
+    top: float
+    curve: float = 1.0
+
+    def from_fader(self, f):
+        return self.top * f ** self.curve
+
+    def to_fader(self, value):
+        return min(1.0, max(0.0, value / self.top)) ** (1.0 / self.curve)
+
+
+LEVELS = (
+    Level("speed", SetSpeed, MAX_SPEED, curve=3.0),   # fader 0.5 -> 1, the configured pace
+    Level("psi", SetPsi, MAX_PSI),
+    Level("blackout", SetBlackout, 1.0),
+    Level("brightness", SetBrightness, MAX_BRIGHTNESS),  # fader 0.5 -> 1, neutral
+)
+# Addresses where only the newest message in a burst matters (a batch keeps only the last of each).
+CONTINUOUS = {f"{PREFIX}/{level.name}{form}".encode() for level in LEVELS for form in ("", "/fader")}
+QUERIES = (f"{PREFIX}/ping", f"{PREFIX}/status")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the address map needs to know about the show to check arguments."""
+    rows: int = 14
+    cols: int = 14
+    models: Path | None = None
+
+
+def _number(args, i=0):
+    value = args[i]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Rejected(f"argument {i + 1} must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise Rejected(f"argument {i + 1} must be finite, got {value!r}")
+    return value
+
+
+def _count(args, lo, hi):
+    if not lo <= len(args) <= hi:
+        wanted = str(lo) if lo == hi else f"{lo} to {hi}"
+        raise Rejected(f"takes {wanted} argument{'s' if hi != 1 else ''}, got {len(args)}")
+
+
+def _pressed(args):
+    """Button form: no argument or a non-zero one fires; 0 (a TouchOSC button's release) does nothing."""
+    _count(args, 0, 1)
+    if not args:
+        return True
+    if isinstance(args[0], bool):
+        return args[0]
+    return _number(args) != 0
+
+
+def _fader(args):
+    _count(args, 1, 1)
+    value = _number(args)
+    if not 0.0 <= value <= 1.0:
+        raise Rejected(f"a fader value must be in 0..1, got {value:g}")
+    return float(value)
+
+
+def _one_number(args):
+    _count(args, 1, 1)
+    return _number(args)
+
+
+def _seed(args):
+    _count(args, 0, 1)
+    return _number(args) if args else None
+
+
+def _tile(ctx, n):
+    n = int(n)
+    if n >= ctx.rows * ctx.cols:
+        raise Rejected(f"tile must be in 0..{ctx.rows * ctx.cols - 1}, got {n}")
+    return n
+
+
+def _model(ctx, args):
+    _count(args, 1, 1)
+    name = args[0]
+    command = LoadModel(name)                       # rejects paths, '..', hidden and empty names
+    if ctx.models is None:
+        raise Rejected("no models folder is configured (paths.models)")
+    folder = Path(ctx.models).resolve()
+    path = (folder / name).resolve()
+    if path.parent != folder or not path.is_file():
+        raise Rejected(f"no model file {name!r} in the models folder")
+    return [command]
+
+
+def _captions(args):
+    _count(args, 1, 1)
+    if isinstance(args[0], bool):
+        return [SetCaptions(args[0])]
+    value = _number(args)
+    if not 0.0 <= value <= 1.0:
+        raise Rejected(f"captions takes 0 or 1 (or a 0..1 toggle), got {value:g}")
+    return [SetCaptions(value >= 0.5)]
+
+
+def _mode(args):
+    _count(args, 1, 1)
+    if not isinstance(args[0], str):
+        raise Rejected(f"mode takes a string ({', '.join(MODES)}), got {args[0]!r}")
+    return [SetMode(args[0])]
+
+
+def _wave_xy(ctx, args):
+    """An XY pad: x 0..1 left to right, y 0..1 top to bottom -> the tile under that point."""
+    _count(args, 2, 2)
+    x, y = _number(args, 0), _number(args, 1)
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise Rejected(f"x and y must be in 0..1, got {x:g} {y:g}")
+    return [StartWave(min(ctx.rows - 1, int(y * ctx.rows)), min(ctx.cols - 1, int(x * ctx.cols)))]
+
+
+def _wave(ctx, args):
+    _count(args, 2, 2)
+    row, col = _number(args, 0), _number(args, 1)
+    if not (0 <= row < ctx.rows and 0 <= col < ctx.cols):
+        raise Rejected(f"row must be in 0..{ctx.rows - 1} and column in 0..{ctx.cols - 1}, got {row:g} {col:g}")
+    return [StartWave(row, col)]
+
+
+# (pattern, handler(ctx, args, **groups) -> [Command]). {n} is a number, {name} a word.
+ROUTES = [
+    ("/pause", lambda ctx, args: [Pause()] if _pressed(args) else [Resume()]),
+    ("/resume", lambda ctx, args: [Resume()] if _pressed(args) else []),
+    ("/mode", lambda ctx, args: _mode(args)),
+    ("/mode/{name}", lambda ctx, args, name: [SetMode(name)] if _pressed(args) else []),
+    ("/reseed", lambda ctx, args: [Reseed(_seed(args))]),
+    ("/reseed/button", lambda ctx, args: [Reseed()] if _pressed(args) else []),
+    ("/tile/{n}/reseed", lambda ctx, args, n: [ReseedTile(_tile(ctx, n), _seed(args))]),
+    ("/tile/{n}/reseed/button", lambda ctx, args, n: [ReseedTile(_tile(ctx, n))] if _pressed(args) else []),
+    ("/wave", _wave),
+    ("/wave/xy", _wave_xy),
+    ("/scene/save", lambda ctx, args: [SaveScene(_one_number(args))]),
+    ("/scene/recall", lambda ctx, args: [RecallScene(_one_number(args))]),
+    ("/scene/{n}/save", lambda ctx, args, n: [SaveScene(int(n))] if _pressed(args) else []),
+    ("/scene/{n}/recall", lambda ctx, args, n: [RecallScene(int(n))] if _pressed(args) else []),
+    ("/captions", lambda ctx, args: _captions(args)),
+    ("/model", _model),
+    ("/screenshot", lambda ctx, args: [Screenshot()] if _pressed(args) else []),
+]
+for _lv in LEVELS:
+    ROUTES.append((f"/{_lv.name}", lambda ctx, args, lv=_lv: [lv.command(_one_number(args))]))
+    ROUTES.append((f"/{_lv.name}/fader", lambda ctx, args, lv=_lv: [lv.command(lv.from_fader(_fader(args)))]))
+ROUTES = [(re.compile(re.escape(PREFIX) + pattern.replace("{n}", r"(?P<n>\d{1,5})")
+                      .replace("{name}", r"(?P<name>[a-z]{1,16})")), handler) for pattern, handler in ROUTES]
+
+
+def translate(address, args, ctx=Context()):
+    """The Commands one OSC message stands for; Rejected (or CommandError) if it stands for nothing."""
+    for pattern, handler in ROUTES:
+        match = pattern.fullmatch(address)
+        if match:
+            return handler(ctx, list(args), **match.groupdict())
+    raise Rejected("unknown address")
+
+
+# --- feedback: state -> messages ----------------------------------------------------------------
+
+def state_messages(snapshot):
+    """The messages that put a controller's faders and buttons where the show is."""
+    out = []
+    for level in LEVELS:
+        if level.name in snapshot:
+            value = float(snapshot[level.name])
+            out += [(f"{PREFIX}/{level.name}", (value,)), (f"{PREFIX}/{level.name}/fader", (level.to_fader(value),))]
+    if "mode" in snapshot:
+        out.append((f"{PREFIX}/mode", (str(snapshot["mode"]),)))
+        out += [(f"{PREFIX}/mode/{mode}", (float(mode == snapshot["mode"]),)) for mode in MODES]
+    if "paused" in snapshot:
+        out.append((f"{PREFIX}/pause", (float(bool(snapshot["paused"])),)))
+    if "captions" in snapshot:
+        out.append((f"{PREFIX}/captions", (float(bool(snapshot["captions"])),)))
+    if snapshot.get("model") is not None:
+        out.append((f"{PREFIX}/model", (str(snapshot["model"]),)))
+    return out
+
+
+STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames")
+
+
+def status_args(snapshot):
+    """`/exhibit/status` reply: key, value pairs (floats, ints, strings), easy to `route` in Max."""
+    args = []
+    for key in STATUS_KEYS:
+        value = snapshot.get(key)
+        if isinstance(value, bool) or key == "paused":
+            value = int(bool(value))
+        elif key == "frames":
+            value = int(value or 0)
+        elif isinstance(value, (int, float)) and not isinstance(value, str):
+            value = float(value) if math.isfinite(float(value)) else 0.0
+        else:
+            value = "" if value is None else str(value)
+        args += [key, value]
+    return args
+
+
+# --- security and logging -------------------------------------------------------------------------
+
+def parse_allow(cidrs, key="osc.allow"):
+    """CIDR strings -> networks; ValueError naming the key and the culprit."""
+    if isinstance(cidrs, str) or not hasattr(cidrs, "__iter__"):
+        raise ValueError(f"{key}: expected a list of CIDR strings like \"192.168.0.0/16\", got {cidrs!r}")
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(str(cidr), strict=False))
+        except ValueError:
+            raise ValueError(f"{key}: {cidr!r} is not a network; use CIDRs like \"192.168.1.0/24\" or "
+                             f"\"10.0.0.5/32\"") from None
+    return networks
+
+
+class Allowlist:
+    """Is a sender's IP inside one of the allowed networks? Answers are cached: a flood asks often."""
+
+    def __init__(self, networks):
+        self.networks = list(networks)
+        self._cache = {}
+
+    def __call__(self, host):
+        allowed = self._cache.get(host)
+        if allowed is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%")[0])
+                if ip.version == 6 and ip.ipv4_mapped:      # a dual-stack socket sees IPv4 peers so
+                    ip = ip.ipv4_mapped
+                allowed = any(ip in net for net in self.networks)
+            except ValueError:
+                allowed = False
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[host] = allowed
+        return allowed
+
+
+class RateLimitedLog:
+    """One log line per kind of trouble every `interval` seconds, counting the lines held back."""
+
+    def __init__(self, logger, interval=5.0):
+        self.logger, self.interval = logger, interval
+        self._last, self._held = {}, {}
+
+    def warning(self, kind, message):
+        now = time.monotonic()
+        if now - self._last.get(kind, -math.inf) < self.interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        held = self._held.pop(kind, 0)
+        self._last[kind] = now
+        self.logger.warning(message + (f" (and {held} more like it since the last report)" if held else ""))
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+class OscServer:
+    """Receives OSC on one UDP socket, queues Commands, replies to queries and sends feedback.
+
+    `queue` is the show's CommandQueue; `snapshot()` returns the show's state as a dict. Call
+    `on_change(snapshot)` after every frame in which commands took effect (the app does, on its thread).
+    """
+
+    def __init__(self, queue, snapshot, *, bind="0.0.0.0", port=DEFAULT_PORT, allow=DEFAULT_ALLOW,
+                 feedback_port=DEFAULT_FEEDBACK_PORT, feedback_targets=(), context=Context()):
+        self.queue, self.snapshot, self.context = queue, snapshot, context
+        self.allowed = Allowlist(parse_allow(allow))
+        self.feedback_port = feedback_port
+        self.targets = [_parse_target(t) for t in feedback_targets]
+        self.trouble = RateLimitedLog(log)
+        self.counts = {"received": 0, "denied": 0, "superseded": 0, "malformed": 0, "rejected": 0, "commands": 0}
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # room for a burst
+            self.sock.bind((bind, port))
+        except OSError as error:
+            self.sock.close()
+            raise OSError(f"OSC: cannot listen on {bind}:{port} ({error.strerror or error}); "
+                          f"is another show running? Use --osc-port or set osc.port") from None
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
+        self._sent = {}                    # address -> args last sent, so feedback carries only changes
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        log.info("OSC: listening on %s:%d, feedback to senders on port %s%s", *self.sock.getsockname()[:2],
+                 self.feedback_port or "(off)",
+                 "".join(f", {h}:{p}" for h, p in self.targets))
+        return self
+
+    def stop(self):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        self.sock.close()
+
+    # receiving ---------------------------------------------------------------------------------
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self.sock], [], [], 0.2)
+            except (OSError, ValueError):
+                return                                     # socket closed by stop()
+            if ready:
+                for data, sender in self._drain():
+                    self._handle(data, sender)
+
+    def _drain(self):
+        """Up to MAX_BATCH datagrams, keeping only the newest per continuous address and sender."""
+        batch = {}
+        for _ in range(MAX_BATCH):
+            try:
+                data, sender = self.sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:      # e.g. Windows reports an earlier send to a closed port here; not fatal
+                continue
+            self.counts["received"] += 1
+            if not self.allowed(sender[0]):
+                self.counts["denied"] += 1
+                self.trouble.warning("denied", f"OSC: dropped a packet from {sender[0]}, which is not in osc.allow")
+                continue
+            address = data[:data.find(b"\0")]
+            key = (sender, address if address in CONTINUOUS else data)
+            if batch.pop(key, None):
+                self.counts["superseded"] += 1
+            batch[key] = (data, sender)
+        return list(batch.values())
+
+    def _handle(self, data, sender):
+        try:
+            messages = parse(data)
+        except Malformed as error:
+            self.counts["malformed"] += 1
+            self.trouble.warning("malformed", f"OSC: dropped a malformed packet from {sender[0]}: {error}")
+            return
+        self._remember(sender[0], self.feedback_port)
+        for address, args in messages:
+            try:
+                if address in QUERIES:
+                    if _pressed(args):
+                        self._reply(address, sender)
+                    continue
+                for command in translate(address, args, self.context):
+                    self.queue.put(command)
+                    self.counts["commands"] += 1
+            except (Rejected, CommandError) as error:
+                self.counts["rejected"] += 1
+                shown = " ".join([ascii(address)[1:-1]] + [ascii(a) for a in args])[:120]
+                self.trouble.warning("rejected", f"OSC: rejected {shown} from {sender[0]}: {error}")
+
+    def _reply(self, address, sender):
+        if address.endswith("/ping"):
+            self._send(encode(f"{PREFIX}/pong"), sender)
+            return
+        snapshot = self.snapshot()
+        self._send(encode(f"{PREFIX}/status", *status_args(snapshot)), sender)
+        self._remember(*sender[:2], push_state=False)  # from now on this peer hears every change too
+
+    # feedback ----------------------------------------------------------------------------------
+    def _remember(self, host, port, push_state=True):
+        """A peer to keep informed; a new controller gets the full state so its faders start in place."""
+        if not port:
+            return
+        peer = (host, port)
+        with self._lock:
+            is_new = peer not in self._peers
+            self._peers[peer] = time.monotonic()
+            if len(self._peers) > MAX_PEERS:
+                del self._peers[min(self._peers, key=self._peers.get)]
+        if is_new and push_state and peer not in self.targets:
+            for address, args in state_messages(self.snapshot()):
+                self._send(encode(address, *args), peer)
+
+    def on_change(self, snapshot):
+        """Send what changed to every feedback target and live peer. Called on the show's thread."""
+        now = time.monotonic()
+        with self._lock:
+            changed = [(a, args) for a, args in state_messages(snapshot) if self._sent.get(a) != args]
+            self._sent.update(changed)
+            for peer in [p for p, seen in self._peers.items() if now - seen > PEER_TTL]:
+                del self._peers[peer]
+            peers = list(dict.fromkeys(self.targets + list(self._peers)))
+        for address, args in changed:
+            datagram = encode(address, *args)
+            for peer in peers:
+                self._send(datagram, peer)
+
+    def _send(self, datagram, peer):
+        try:
+            self.sock.sendto(datagram, peer)
+        except OSError:       # full buffer, unreachable peer, closed socket: feedback is best effort
+            pass
+
+
+def _parse_target(target):
+    """'host:port' -> (host, port), with a one-line error naming the key."""
+    host, _, port = str(target).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"osc.feedback_targets: {target!r} must look like \"192.168.1.20:9000\"")
+    return host.strip("[]"), int(port)
+
+
+def _get(section, key, default):
+    if section is None:
+        return default
+    if isinstance(section, dict):
+        return section.get(key, default)
+    return getattr(section, key, default)
+
+
+def start(app):
+    """Start the OSC server for an app (its config, queue, snapshot and on_change hooks)."""
+    config = app.config
+    osc, paths, grid = (_get(config, name, None) for name in ("osc", "paths", "grid"))
+    server = OscServer(
+        app.queue, app.snapshot,
+        bind=_get(osc, "bind", "0.0.0.0"), port=_get(osc, "port", DEFAULT_PORT),
+        allow=_get(osc, "allow", DEFAULT_ALLOW), feedback_port=_get(osc, "feedback_port", DEFAULT_FEEDBACK_PORT),
+        feedback_targets=_get(osc, "feedback_targets", ()),
+        context=Context(rows=_get(grid, "rows", 14), cols=_get(grid, "cols", 14),
+                        models=_get(paths, "models", None)))
+    app.on_change.append(server.on_change)
+    return server.start()
+
+
+def bench(app, seconds):
+    """`python -m exhibit bench --osc`: see exhibit/osc_bench.py."""
+    from exhibit.osc_bench import bench as run
+    return run(app, seconds)

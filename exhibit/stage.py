@@ -1,0 +1,100 @@
+"""One show, frame by frame: the part the live app and the headless render share.
+
+A Stage owns the show state, the choreography, the generation step and the compositor. The live app drives it
+with the wall clock and a generation thread; the render drives it with a fixed clock and generates exactly the
+frames each picture needs. Both call the same `apply`, `add` and `draw`.
+"""
+import logging
+
+from exhibit import commands as c
+from exhibit.compositor import Compositor
+from exhibit.overlays import Overlays, load_names
+from exhibit.show import Show
+from exhibit.worker import Generation
+
+log = logging.getLogger("exhibit")
+
+UNTRAINED = "untrained generator — train one with python -m train"
+
+
+class Stage:
+    def __init__(self, config, generator, size, target, seed, help_lines=(), notices=True):
+        """config: from config.load. size: pixels to draw. target: a surface in the pixel format drawn to."""
+        self.config = config
+        self.show = Show(config, generator.z_dim, seed)
+        self.generation = Generation(generator, self.show.choreography, config.grid.rows * config.grid.cols)
+        self.compositor = Compositor(size, config.grid, target)
+        self.overlays = Overlays(load_names(), size[1])
+        self.help_lines = list(help_lines)
+        self.notices = notices
+        self.messages = []                      # (text, wall time until which it shows)
+        self.stats = {"fps": 0.0, "tiles_per_s": 0.0, "frames": 0}
+        self._status_lines = []
+        self.set_model(generator)
+
+    # -- inputs -------------------------------------------------------------------------------------------
+
+    def set_model(self, generator):
+        """Name the model in status and notices (the generation step swaps the generator itself)."""
+        self.model_name = getattr(generator, "name", "generator")
+        if generator.metadata.get("untrained"):
+            log.warning(UNTRAINED)
+            self.notify(UNTRAINED, 20.0)
+
+    def apply(self, command):
+        """Apply a show Command; a command that does not fit (a tile outside the grid) is logged and dropped."""
+        try:
+            return self.show.apply(command)
+        except c.CommandError as error:
+            log.warning("rejected: %s", error)
+            return False
+
+    def add(self, batches, retime):
+        """File generated frames under their tiles."""
+        for batch in batches:
+            self.compositor.add(batch, self.show.time, retime)
+
+    def ready(self):
+        """Every tile has a first frame."""
+        return self.compositor.frames.ready()
+
+    def notify(self, text, seconds=6.0):
+        """A line at the foot of the screen for a few seconds: what happened, when no one is reading logs."""
+        if self.notices:
+            self.messages = [m for m in self.messages if m[0] != text][-3:] + [(text, self.show.wall + seconds)]
+
+    def resize(self, size, target):
+        self.compositor.resize(size, target)
+        self.overlays = Overlays(self.overlays.names, size[1])
+
+    # -- output -------------------------------------------------------------------------------------------
+
+    def draw(self, surface):
+        show, layout = self.show, self.compositor.layout
+        captions = self.overlays.captions(layout) if show.captions else None
+        self.compositor.draw(surface, show.time, show.light(), captions)
+        unit = self.overlays.unit
+        if show.status:
+            surface.blit(self.overlays.panel("status", self._status_lines), (unit, unit))
+        if show.help and self.help_lines:
+            panel = self.overlays.panel("help", self.help_lines)
+            surface.blit(panel, panel.get_rect(center=surface.get_rect().center))
+        self.messages = [m for m in self.messages if m[1] > show.wall]
+        if self.messages:
+            panel = self.overlays.panel("messages", [m[0] for m in self.messages])
+            surface.blit(panel, panel.get_rect(midbottom=(surface.get_width() // 2, surface.get_height() - unit)))
+
+    def refresh_status(self):
+        """Re-render the status text (call a few times a second, not every frame)."""
+        s, show = self.stats, self.show
+        minutes, seconds = divmod(int(show.wall), 60)
+        self._status_lines = [
+            f"{s['fps']:.1f} fps   {s['tiles_per_s']:.0f} fresh tiles/s",
+            f"{show.mode}{'  (paused)' if show.paused else ''}   speed {show.speed:g}   psi {show.psi:.2f}",
+            f"model {self.model_name}   seed {show.seed}",
+            f"up {minutes // 60}:{minutes % 60:02d}:{seconds:02d}   frame {s['frames']}",
+        ]
+
+    def snapshot(self):
+        return {**self.show.snapshot(), "model": self.model_name, "fps": round(self.stats["fps"], 2),
+                "tiles_per_s": round(self.stats["tiles_per_s"], 1), "frames": self.stats["frames"]}

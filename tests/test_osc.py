@@ -1,0 +1,407 @@
+"""OSC over real UDP on loopback: every address reaches the show and its feedback comes back; bad input does not."""
+import logging
+import math
+import random
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from exhibit import commands as c
+from exhibit import config, osc
+from exhibit.show import Show
+
+P = osc.PREFIX
+
+
+class Peer:
+    """A controller on loopback: sends from its own port and reads what comes back to it."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+
+    def send(self, port, address, *args):
+        self.sock.sendto(osc.encode(address, *args), ("127.0.0.1", port))
+
+    def raw(self, port, data):
+        self.sock.sendto(data, ("127.0.0.1", port))
+
+    def expect(self, address, timeout=2.0, where=None):
+        """Arguments of the next message to `address` (optionally satisfying `where`), or None on timeout."""
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(left)
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except socket.timeout:
+                return None
+            for got, args in osc.parse(data):
+                if got == address and (where is None or where(args)):
+                    return args
+        return None
+
+    def flush(self):
+        self.sock.setblocking(False)
+        try:
+            while True:
+                self.sock.recv(65535)
+        except BlockingIOError:
+            pass
+        self.sock.setblocking(True)
+
+    def close(self):
+        self.sock.close()
+
+
+class LiveShow:
+    """A real Show on its own thread, applying queued Commands between 'frames' at ~120 Hz like the app.
+
+    Commands the app (not the Show) applies, such as LoadModel or Screenshot, are collected in `app_commands`.
+    """
+
+    def __init__(self, **server_options):
+        self.show = Show(config.load(), 64, seed=7)
+        self.queue = c.CommandQueue()
+        self.app_commands = []
+        self.frames = 0
+        self.lock = threading.Lock()
+        self.server = osc.OscServer(self.queue, self.snapshot, bind="127.0.0.1", port=0, **server_options)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def snapshot(self):
+        with self.lock:
+            return {**self.show.snapshot(), "frames": self.frames, "fps": 120.0, "model": "test.keras"}
+
+    def _run(self):
+        while not self._stop.wait(1 / 120):
+            changed = False
+            with self.lock:
+                self.frames += 1
+                for command in self.queue.drain():
+                    try:
+                        changed |= self.show.apply(command)
+                    except TypeError:
+                        self.app_commands.append(command)
+            if changed:
+                self.server.on_change(self.snapshot())
+
+    def __enter__(self):
+        self.server.start()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.server.stop()
+
+
+@pytest.fixture
+def peer():
+    p = Peer()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def live(peer, tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "other.keras").write_bytes(b"not really a model, only its name matters here")
+    with LiveShow(feedback_port=peer.port, context=osc.Context(14, 14, tmp_path / "models")) as show:
+        peer.send(show.server.port, f"{P}/ping")
+        assert peer.expect(f"{P}/speed") is not None, "a new controller receives the full state"
+        assert peer.expect(f"{P}/pong") == []          # sent after the state
+        peer.flush()
+        yield show
+
+
+def wait_for(predicate, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+# (address, args, snapshot key, expected value, feedback address, feedback value)
+CHANGES = [
+    (f"{P}/pause", (), "paused", True, f"{P}/pause", 1.0),
+    (f"{P}/speed", (2,), "speed", 2.0, f"{P}/speed", 2.0),
+    (f"{P}/speed", (0.25,), "speed", 0.25, f"{P}/speed", 0.25),
+    (f"{P}/speed/fader", (0.25,), "speed", 0.125, f"{P}/speed/fader", 0.25),
+    (f"{P}/speed/fader", (1.0,), "speed", 8.0, f"{P}/speed", 8.0),
+    (f"{P}/mode", ("wave",), "mode", "wave", f"{P}/mode", "wave"),
+    (f"{P}/mode/unison", (1.0,), "mode", "unison", f"{P}/mode/unison", 1.0),
+    (f"{P}/mode/hold", (), "mode", "hold", f"{P}/mode", "hold"),
+    (f"{P}/psi", (1,), "psi", 1.0, f"{P}/psi", 1.0),
+    (f"{P}/psi/fader", (1.0,), "psi", 1.5, f"{P}/psi", 1.5),
+    (f"{P}/blackout", (1,), "blackout", 1.0, f"{P}/blackout", 1.0),
+    (f"{P}/blackout/fader", (0.5,), "blackout", 0.5, f"{P}/blackout/fader", 0.5),
+    (f"{P}/brightness", (1.5,), "brightness", 1.5, f"{P}/brightness", 1.5),
+    (f"{P}/brightness/fader", (0.25,), "brightness", 0.5, f"{P}/brightness/fader", 0.25),
+    (f"{P}/captions", (1,), "captions", True, f"{P}/captions", 1.0),
+    (f"{P}/captions", (True,), "captions", True, f"{P}/captions", 1.0),
+    (f"{P}/reseed", (12345,), "seed", 12345, None, None),
+    (f"{P}/reseed", (77.0,), "seed", 77, None, None),
+]
+
+
+@pytest.mark.parametrize("address,args,key,value,fb_address,fb_value", CHANGES,
+                         ids=[f"{a} {' '.join(map(str, x))}" for a, x, *_ in CHANGES])
+def test_address_changes_state_and_feedback_arrives(live, peer, address, args, key, value, fb_address, fb_value):
+    peer.send(live.server.port, address, *args)
+    assert wait_for(lambda: live.snapshot()[key] == value), f"{address} {args} did not set {key} to {value!r}"
+    if fb_address:
+        got = peer.expect(fb_address)
+        assert got is not None, f"no feedback on {fb_address}"
+        assert got[0] == pytest.approx(fb_value) if isinstance(fb_value, float) else got[0] == fb_value
+
+
+def test_resume_and_pause_zero(live, peer):
+    """A TouchOSC toggle sends 1 then 0 to /exhibit/pause; a push button's release (0) on /resume does nothing."""
+    port = live.server.port
+    peer.send(port, f"{P}/pause", 1.0)
+    assert wait_for(lambda: live.snapshot()["paused"])
+    peer.send(port, f"{P}/pause", 0.0)
+    assert wait_for(lambda: not live.snapshot()["paused"])
+    peer.send(port, f"{P}/pause")
+    assert wait_for(lambda: live.snapshot()["paused"])
+    peer.send(port, f"{P}/resume", 0.0)
+    time.sleep(0.1)
+    assert live.snapshot()["paused"], "a button's release must not act"
+    peer.send(port, f"{P}/resume")
+    assert wait_for(lambda: not live.snapshot()["paused"])
+    assert peer.expect(f"{P}/pause", where=lambda a: a == [0.0]) is not None
+
+
+def test_tile_reseed_and_wave(live, peer):
+    port = live.server.port
+    peer.send(port, f"{P}/tile/195/reseed", 99)
+    assert wait_for(lambda: live.show.choreography.spec.overrides.get(195) == 99)
+    peer.send(port, f"{P}/tile/3/reseed/button", 1.0)
+    assert wait_for(lambda: 3 in live.show.choreography.spec.overrides)
+    peer.send(port, f"{P}/wave", 2, 5)
+    assert wait_for(lambda: live.snapshot()["wave"] == [2, 5] and live.snapshot()["mode"] == "wave")
+    peer.send(port, f"{P}/wave/xy", 0.99, 0.0)          # top right corner of an XY pad
+    assert wait_for(lambda: live.snapshot()["wave"] == [0, 13])
+
+
+def test_app_level_commands_are_queued(live, peer):
+    """Scenes, screenshots and models are applied by the app; OSC only has to queue the right Commands."""
+    port = live.server.port
+    for address, args in [(f"{P}/scene/save", (3,)), (f"{P}/scene/recall", (3.0,)), (f"{P}/scene/4/recall", (1.0,)),
+                          (f"{P}/scene/4/recall", (0.0,)), (f"{P}/screenshot", ()), (f"{P}/model", ("other.keras",))]:
+        peer.send(port, address, *args)
+    want = [c.SaveScene(3), c.RecallScene(3), c.RecallScene(4), c.Screenshot(), c.LoadModel("other.keras")]
+    assert wait_for(lambda: live.app_commands == want), live.app_commands
+
+
+def test_ping_and_status(live, peer):
+    port = live.server.port
+    assert wait_for(lambda: live.snapshot()["frames"] > 0)
+    start = time.monotonic()
+    peer.send(port, f"{P}/ping")
+    assert peer.expect(f"{P}/pong", timeout=0.5) == []
+    assert time.monotonic() - start < 0.1
+    peer.send(port, f"{P}/status")
+    status = peer.expect(f"{P}/status")
+    fields = dict(zip(status[::2], status[1::2]))
+    assert set(fields) == {"fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames"}
+    assert fields["mode"] == "drift" and fields["model"] == "test.keras" and fields["frames"] > 0, fields
+
+
+def test_status_subscriber_follows_changes_made_elsewhere(live, peer):
+    """A peer that asked for status hears about changes another controller makes, on the port it asked from."""
+    tablet = Peer()
+    try:
+        port = live.server.port
+        tablet.send(port, f"{P}/status")
+        assert tablet.expect(f"{P}/status") is not None
+        peer.send(port, f"{P}/speed", 3.0)
+        assert tablet.expect(f"{P}/speed", where=lambda a: a == [3.0]) is not None
+    finally:
+        tablet.close()
+
+
+def test_feedback_targets(peer):
+    target = Peer()
+    try:
+        with LiveShow(feedback_port=0, feedback_targets=[f"127.0.0.1:{target.port}"]) as live:
+            peer.send(live.server.port, f"{P}/psi", 0.3)
+            assert target.expect(f"{P}/psi", where=lambda a: a[0] == pytest.approx(0.3)) is not None
+            assert target.expect(f"{P}/psi/fader", where=lambda a: a[0] == pytest.approx(0.2)) is not None
+    finally:
+        target.close()
+
+
+BAD = [
+    (f"{P}/speed", ()), (f"{P}/speed", (9.0,)), (f"{P}/speed", (-1,)), (f"{P}/speed", (float("nan"),)),
+    (f"{P}/speed", (float("inf"),)), (f"{P}/speed", ("fast",)), (f"{P}/speed", (1.0, 2.0)), (f"{P}/speed", (True,)),
+    (f"{P}/speed/fader", (1.5,)), (f"{P}/psi", (2.0,)), (f"{P}/psi/fader", (-0.1,)), (f"{P}/blackout", (1.01,)),
+    (f"{P}/brightness", (3,)), (f"{P}/mode", ("spin",)), (f"{P}/mode", (1,)), (f"{P}/mode/spin", ()),
+    (f"{P}/reseed", (-5,)), (f"{P}/reseed", (1.5,)), (f"{P}/reseed", (2**40,)), (f"{P}/tile/196/reseed", ()),
+    (f"{P}/tile/-1/reseed", ()), (f"{P}/wave", (14, 0)), (f"{P}/wave", (1,)), (f"{P}/wave/xy", (1.2, 0.5)),
+    (f"{P}/scene/save", (100,)), (f"{P}/scene/recall", ()), (f"{P}/captions", (0.3, 1)), (f"{P}/captions", (7,)),
+    (f"{P}/captions", ("on",)), (f"{P}/pause", ("now",)), (f"{P}/screenshot", ("x.png",)),
+    (f"{P}/model", ("missing.keras",)), (f"{P}/model", (3,)), (f"{P}/quit", ()), (f"{P}/speed/", (1.0,)),
+    (f"{P}/SPEED", (1.0,)), ("/other/speed", (1.0,)), (f"{P}/ping", ("x",)),
+]
+
+
+def test_bad_arguments_are_rejected_and_logged_rate_limited(live, peer, caplog):
+    before = live.snapshot()
+    with caplog.at_level(logging.WARNING, logger="exhibit.osc"):
+        for address, args in BAD * 3:
+            peer.send(live.server.port, address, *args)
+        counts = live.server.counts      # newer messages to one address in a burst supersede older ones
+        assert wait_for(lambda: counts["rejected"] + counts["superseded"] == 3 * len(BAD)), counts
+    time.sleep(0.1)
+    after = live.snapshot()
+    for key in ("speed", "psi", "blackout", "brightness", "mode", "seed", "captions", "paused", "wave"):
+        assert after[key] == before[key], f"{key} changed by a rejected message"
+    assert not live.app_commands
+    lines = [r.getMessage() for r in caplog.records if r.name == "exhibit.osc"]
+    assert 1 <= len(lines) <= 2, lines
+    assert "rejected" in lines[0]
+    peer.send(live.server.port, f"{P}/ping")
+    assert peer.expect(f"{P}/pong", timeout=0.1) == []
+
+
+def bundle(timetag, *elements):
+    return b"#bundle\0" + struct.pack(">Q", timetag) + b"".join(struct.pack(">i", len(e)) + e for e in elements)
+
+
+def malformed_datagrams(rng, n):
+    """Garbage of every kind an OSC port sees, plus near-misses of valid messages."""
+    valid = [osc.encode(a, *x) for a, x, *_ in CHANGES] + [osc.encode(a, *x) for a, x in BAD]
+    ping = osc.encode(f"{P}/ping")
+    specials = [
+        bundle(0, ping[:0]) + struct.pack(">i", -8) + ping,               # python-osc 1.10.2 loops forever here
+        b"#bundle\0" + b"\0" * 8 + struct.pack(">i", -4),
+        b"#bundle\0" + b"\0" * 8 + struct.pack(">i", 2**31 - 1) + ping,
+        b"#bundle\0" + b"\0" * 7,                                           # truncated timetag
+        bundle(0xFFFFFFFF_00000000, osc.encode(f"{P}/ping", "x")),          # far future, bad args
+        bundle(1, bundle(1, bundle(1, bundle(1, bundle(1, ping))))),        # nested too deep
+        bundle(0, *[ping] * 300),                                           # too many messages
+        b"/exhibit/\xff\xfe\0\0,f\0\0\0\0\0\0",                            # non-UTF-8 address
+        b"/exhibit/mode\0\0\0,s\0\0\xc3\x28\0\0",                          # non-UTF-8 string
+        b"/exhibit/speed\0\0,b\0\0\xff\xff\xff\xf0",                        # blob with negative size
+        b"/exhibit/speed\0\0,[[[\0", b"/exhibit/speed\0\0,]\0\0",
+        b"/exhibit/speed\0\0,ffffffffffff\0\0\0\0",                          # tags without arguments
+        b"", b"/", b"#", b"#bundle", b"\0" * 64, b"/exhibit/ping", b",f\0\0",
+    ]
+    out = list(specials)
+    while len(out) < n:
+        kind = rng.randrange(4)
+        if kind == 0:
+            out.append(rng.randbytes(rng.randrange(1, 200)))
+        elif kind == 1:                                                       # truncated valid message
+            msg = rng.choice(valid)
+            out.append(msg[:rng.randrange(len(msg))])
+        elif kind == 2:                                                       # bit-flipped valid message
+            msg = bytearray(rng.choice(valid))
+            for _ in range(rng.randrange(1, 4)):
+                msg[rng.randrange(len(msg))] ^= 1 << rng.randrange(8)
+            out.append(bytes(msg))
+        else:                                                                 # bundle with a random size field
+            msg = rng.choice(valid)
+            size = rng.choice([-1, -2**31, 0, 3, len(msg) + 4, 2**31 - 1, rng.randrange(-2**31, 2**31)])
+            out.append(b"#bundle\0" + rng.randbytes(8) + struct.pack(">i", size) + msg)
+    return out
+
+
+def test_parse_rejects_what_python_osc_cannot_survive():
+    negative = b"#bundle\0" + b"\0" * 8 + struct.pack(">i", -8) + osc.encode(f"{P}/ping")
+    start = time.monotonic()
+    with pytest.raises(osc.Malformed, match="size -8"):
+        osc.parse(negative)
+    assert time.monotonic() - start < 0.01
+
+
+def test_ten_thousand_malformed_datagrams_then_ping_answers(live, peer):
+    rng = random.Random(4)
+    datagrams = malformed_datagrams(rng, 12_000)
+    port = live.server.port
+    for i, data in enumerate(datagrams):
+        peer.raw(port, data)
+        if i % 500 == 0:
+            time.sleep(0.002)       # stay within the socket buffer: every datagram should be read, not lost
+    far_future = bundle(0xFFFFFFFF_00000000, osc.encode(f"{P}/speed", 5.0))   # the year 2036: acts on arrival
+    peer.raw(port, far_future)
+    assert wait_for(lambda: live.snapshot()["speed"] == 5.0, timeout=5), "a far-future bundle must not wait"
+    peer.flush()
+    start = time.monotonic()
+    peer.send(port, f"{P}/ping")
+    assert peer.expect(f"{P}/pong", timeout=0.1) == [], "no pong within 100 ms after the garbage"
+    assert time.monotonic() - start < 0.1
+    counts = live.server.counts
+    assert counts["malformed"] + counts["rejected"] > 9_000, counts
+    assert live.server._thread.is_alive()
+
+
+def test_flood_is_coalesced_and_the_last_value_wins(live, peer):
+    """Tens of thousands of fader moves per second: the queue stays bounded and the final value is applied."""
+    port = live.server.port
+    values = [i / 20_000 for i in range(20_000)]
+    start = time.monotonic()
+    for v in values:
+        peer.send(port, f"{P}/psi/fader", v)
+    rate = len(values) / (time.monotonic() - start)
+    peer.send(port, f"{P}/psi/fader", 0.4)
+    assert wait_for(lambda: live.snapshot()["psi"] == pytest.approx(0.6), timeout=5)
+    assert len(live.queue) <= live.queue.maxsize
+    assert rate > 10_000, f"the test itself sent only {rate:.0f} messages/s"
+
+
+def test_allowlist_drops_other_senders(peer, caplog):
+    with caplog.at_level(logging.WARNING, logger="exhibit.osc"):
+        with LiveShow(feedback_port=0, allow=["10.0.0.0/8", "127.0.0.2/32"]) as live:
+            before = live.snapshot()["speed"]
+            for _ in range(20):
+                peer.send(live.server.port, f"{P}/speed", 4.0)
+            peer.send(live.server.port, f"{P}/ping")
+            assert peer.expect(f"{P}/pong", timeout=0.3) is None, "127.0.0.1 is not allowed, yet it got a reply"
+            assert live.snapshot()["speed"] == before
+            assert live.server.counts["denied"] >= 21
+            friend = Peer("127.0.0.2")
+            try:
+                friend.send(live.server.port, f"{P}/ping")
+                assert friend.expect(f"{P}/pong") == [], "127.0.0.2/32 is allowed"
+            finally:
+                friend.close()
+    denied = [r.getMessage() for r in caplog.records if "not in osc.allow" in r.getMessage()]
+    assert len(denied) == 1 and "127.0.0.1" in denied[0]
+
+
+@pytest.mark.parametrize("name", ["../secret.keras", "..", "/etc/passwd", "models/other.keras", "..\\secret.keras",
+                                  "sub/../other.keras", ".hidden.keras", "C:\\x.keras", "", "outside.keras"])
+def test_model_path_traversal_is_rejected(live, peer, tmp_path, name):
+    (tmp_path / "secret.keras").write_bytes(b"outside the models folder")
+    (tmp_path / "models" / "outside.keras").symlink_to(tmp_path / "secret.keras")
+    peer.send(live.server.port, f"{P}/model", name)
+    assert wait_for(lambda: live.server.counts["rejected"] + live.server.counts["malformed"] >= 1)
+    peer.send(live.server.port, f"{P}/ping")
+    assert peer.expect(f"{P}/pong") == []
+    time.sleep(0.05)                       # a few frames for the show to drain its queue
+    assert live.app_commands == []
+
+
+def test_fader_mapping_round_trips():
+    for level in osc.LEVELS:
+        for f in (0.0, 0.1, 0.5, 0.77, 1.0):
+            assert level.to_fader(level.from_fader(f)) == pytest.approx(f)
+    speed = {lv.name: lv for lv in osc.LEVELS}["speed"]
+    assert speed.from_fader(0.5) == 1.0 and speed.from_fader(1.0) == c.MAX_SPEED
+    assert math.isclose({lv.name: lv for lv in osc.LEVELS}["brightness"].from_fader(0.5), 1.0)
+
+
+def test_bind_conflict_names_the_port():
+    with LiveShow(feedback_port=0) as live:
+        with pytest.raises(OSError, match=f"127.0.0.1:{live.server.port}.*--osc-port"):
+            osc.OscServer(c.CommandQueue(), dict, bind="127.0.0.1", port=live.server.port)
