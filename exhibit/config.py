@@ -134,7 +134,7 @@ SCHEMA = {
         "keyframe_seconds": Key(10.0, number(0.5, 3600.0), "seconds from one latent keyframe to the next"),
         "speed": Key(1.0, number(0.0, 8.0), "multiplier on the pace; 0 halts"),
         "psi": Key(0.7, number(0.0, 1.5), "truncation: lower is calmer and more typical, 1 is full variety"),
-        "blend_seconds": Key(4.0, number(0.0, 120.0), "how long a mode change or reseed blends"),
+        "blend_seconds": Key(5.0, number(0.0, 120.0), "how long a mode change or reseed blends"),
         "wave_delay": Key(0.35, number(0.0, 10.0), "wave mode: seconds a change takes to travel one tile"),
         "unison_spread": Key(0.15, number(0.0, 1.0), "unison mode: how far (in keyframes) the edge lags the centre"),
         "brightness": Key(1.0, number(0.0, 2.0), "overall gain: 1 neutral"),

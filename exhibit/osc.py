@@ -19,22 +19,28 @@ them first:
   CommandQueue is bounded and coalescing. Handlers only build Commands; the show applies them between frames.
 """
 import ipaddress
+import json
 import logging
 import math
+import os
 import re
 import select
+import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from exhibit import commands
 from exhibit.commands import (
-    MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, CommandError, LoadModel, Pause, RecallScene, Reseed,
+    MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, CommandError, CommandQueue, LoadModel, Pause, RecallScene, Reseed,
     ReseedTile, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode, SetPsi,
     SetSpeed, StartWave)
 
@@ -377,8 +383,8 @@ class Allowlist:
 class RateLimitedLog:
     """One log line per kind of trouble every `interval` seconds, counting the lines held back."""
 
-    def __init__(self, logger, interval=5.0):
-        self.logger, self.interval = logger, interval
+    def __init__(self, emit, interval=5.0):
+        self.emit, self.interval = emit, interval
         self._last, self._held = {}, {}
 
     def warning(self, kind, message):
@@ -388,66 +394,46 @@ class RateLimitedLog:
             return
         held = self._held.pop(kind, 0)
         self._last[kind] = now
-        self.logger.warning(message + (f" (and {held} more like it since the last report)" if held else ""))
+        self.emit(message + (f" (and {held} more like it since the last report)" if held else ""))
 
 
-# --- the server -----------------------------------------------------------------------------------
+# --- the receiver: its own process ----------------------------------------------------------------
+# Why a process: every recvfrom releases and retakes the GIL, so under a flood of tens of thousands of
+# datagrams a second a receiving thread inside the show would trade the GIL with the render thread tens of
+# thousands of times a second, and its Python work would run in turns with the render thread's instead of
+# beside it on the other core. In its own process (`python -m exhibit.osc`, started by OscServer) the
+# receiver reads, checks and coalesces in parallel, and the show hears from it at most every FLUSH_SECONDS:
+# one line of JSON with the Commands, which the show's side validates again as it rebuilds them.
 
-class OscServer:
-    """Receives OSC on one UDP socket, queues Commands, replies to queries and sends feedback.
+FLUSH_SECONDS = 0.002
+COUNTS = ("received", "denied", "superseded", "malformed", "rejected", "commands")
+PEER_REPORT_SECONDS = 10.0           # how often the receiver re-reports a sender that keeps talking
 
-    `queue` is the show's CommandQueue; `snapshot()` returns the show's state as a dict. Call
-    `on_change(snapshot)` after every frame in which commands took effect (the app does, on its thread).
-    """
 
-    def __init__(self, queue, snapshot, *, bind="0.0.0.0", port=DEFAULT_PORT, allow=DEFAULT_ALLOW,
-                 feedback_port=DEFAULT_FEEDBACK_PORT, feedback_targets=(), context=Context()):
-        self.queue, self.snapshot, self.context = queue, snapshot, context
+class Receiver:
+    """In the receiver process: socket -> allowlist -> guard -> address map -> batches for the show."""
+
+    def __init__(self, sock, out, allow, context):
+        self.sock, self.out, self.context = sock, out, context
         self.allowed = Allowlist(parse_allow(allow))
-        self.feedback_port = feedback_port
-        self.targets = [_parse_target(t) for t in feedback_targets]
-        self.trouble = RateLimitedLog(log)
-        self.counts = {"received": 0, "denied": 0, "superseded": 0, "malformed": 0, "rejected": 0, "commands": 0}
-        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # room for a burst
-            self.sock.bind((bind, port))
-        except OSError as error:
-            self.sock.close()
-            raise OSError(f"OSC: cannot listen on {bind}:{port} ({error.strerror or error}); "
-                          f"is another show running? Use --osc-port or set osc.port") from None
-        self.sock.setblocking(False)
-        self.port = self.sock.getsockname()[1]
-        self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
-        self._sent = {}                    # address -> args last sent, so feedback carries only changes
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="osc", daemon=True)
+        self.lines = []                    # log lines for the show's process to write
+        self.trouble = RateLimitedLog(self.lines.append)
+        self.pending = CommandQueue()      # coalesces fader moves between flushes, bounded like the show's
+        self.queries = []                  # senders that asked for /exhibit/status
+        self.peers = []                    # sender hosts new (or not reported for a while)
+        self.reported = {}                 # host -> when it was last reported
+        self.counts = dict.fromkeys(COUNTS, 0)
+        self.dirty = False
+        self.flushed = 0.0
 
-    def start(self):
-        self._thread.start()
-        log.info("OSC: listening on %s:%d, feedback to senders on port %s%s", *self.sock.getsockname()[:2],
-                 self.feedback_port or "(off)",
-                 "".join(f", {h}:{p}" for h, p in self.targets))
-        return self
-
-    def stop(self):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        self.sock.close()
-
-    # receiving ---------------------------------------------------------------------------------
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self.sock], [], [], 0.2)
-            except (OSError, ValueError):
-                return                                     # socket closed by stop()
-            if ready:
+    def run(self, stopping):
+        while not stopping.is_set():
+            timeout = max(0.0, self.flushed + FLUSH_SECONDS - time.monotonic()) if self.dirty else 0.25
+            if select.select([self.sock], [], [], timeout)[0]:
                 for data, sender in self._drain():
                     self._handle(data, sender)
+            if self.dirty and time.monotonic() - self.flushed >= FLUSH_SECONDS:
+                self._flush()
 
     def _drain(self):
         """Up to MAX_BATCH datagrams, keeping only the newest per continuous address and sender."""
@@ -460,6 +446,7 @@ class OscServer:
             except OSError:      # e.g. Windows reports an earlier send to a closed port here; not fatal
                 continue
             self.counts["received"] += 1
+            self.dirty = True
             if not self.allowed(sender[0]):
                 self.counts["denied"] += 1
                 self.trouble.warning("denied", f"OSC: dropped a packet from {sender[0]}, which is not in osc.allow")
@@ -478,28 +465,165 @@ class OscServer:
             self.counts["malformed"] += 1
             self.trouble.warning("malformed", f"OSC: dropped a malformed packet from {sender[0]}: {error}")
             return
-        self._remember(sender[0], self.feedback_port)
+        now = time.monotonic()
+        if now - self.reported.get(sender[0], -math.inf) > PEER_REPORT_SECONDS:
+            self.reported[sender[0]] = now
+            self.peers.append(sender[0])
         for address, args in messages:
             try:
                 if address in QUERIES:
-                    if _pressed(args):
-                        self._reply(address, sender)
+                    if not _pressed(args):
+                        continue
+                    if address.endswith("/ping"):      # answered here: proves the receiver is alive and quick
+                        self.sock.sendto(encode(f"{PREFIX}/pong"), sender)
+                    else:
+                        self.queries.append(sender[:2])  # the show's process answers with its state
                     continue
                 for command in translate(address, args, self.context):
-                    self.queue.put(command)
+                    self.pending.put(command)
                     self.counts["commands"] += 1
             except (Rejected, CommandError) as error:
                 self.counts["rejected"] += 1
                 shown = " ".join([ascii(address)[1:-1]] + [ascii(a) for a in args])[:120]
                 self.trouble.warning("rejected", f"OSC: rejected {shown} from {sender[0]}: {error}")
+            except OSError:
+                pass
 
-    def _reply(self, address, sender):
-        if address.endswith("/ping"):
-            self._send(encode(f"{PREFIX}/pong"), sender)
-            return
-        snapshot = self.snapshot()
-        self._send(encode(f"{PREFIX}/status", *status_args(snapshot)), sender)
-        self._remember(*sender[:2], push_state=False)  # from now on this peer hears every change too
+    def _flush(self):
+        commands = [[type(command).__name__, asdict(command)] for command in self.pending.drain()]
+        self.out({"commands": commands, "queries": self.queries, "peers": self.peers, "log": self.lines,
+                  "counts": self.counts})
+        self.queries, self.peers = [], []
+        self.lines.clear()                 # (the rate-limited log appends to this very list)
+        self.dirty, self.flushed = False, time.monotonic()
+
+
+def receive(options):
+    """The receiver process: bind, say so (or why not) on stdout, serve until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl+C is for the show, which then stops us in order
+
+    def out(message):
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    bind, port = options["bind"], options["port"]
+    sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # room for a burst
+        sock.bind((bind, port))
+    except OSError as error:
+        out({"error": f"OSC: cannot listen on {bind}:{port} ({error.strerror or error}); "
+                      f"is another show running? Use --osc-port or set osc.port"})
+        return 1
+    sock.setblocking(False)
+    out({"listening": sock.getsockname()[1]})
+    stopping = threading.Event()
+
+    def watch_parent():        # stdin closes when the show stops us, or when it dies
+        sys.stdin.buffer.read()
+        stopping.set()
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    context = Context(options["rows"], options["cols"], options["models"] and Path(options["models"]))
+    try:
+        Receiver(sock, out, options["allow"], context).run(stopping)
+    except BrokenPipeError:
+        pass
+    finally:
+        sock.close()
+    return 0
+
+
+def _command(name, fields):
+    """A Command rebuilt from the receiver's JSON, validated again by its constructor."""
+    kind = getattr(commands, name, None)
+    if not (isinstance(kind, type) and issubclass(kind, commands.Command)):
+        raise CommandError(f"unknown command {name!r}")
+    return kind(**fields)
+
+
+# --- the server: in the show's process -----------------------------------------------------------------
+
+class OscServer:
+    """Starts the receiver process, puts its Commands on the show's queue, answers status, sends feedback.
+
+    `queue` is the show's CommandQueue; `snapshot()` returns the show's state as a dict. Call
+    `on_change(snapshot)` after every frame in which commands took effect (the app does, on its thread).
+    """
+
+    def __init__(self, queue, snapshot, *, bind="0.0.0.0", port=DEFAULT_PORT, allow=DEFAULT_ALLOW,
+                 feedback_port=DEFAULT_FEEDBACK_PORT, feedback_targets=(), context=Context()):
+        self.queue, self.snapshot = queue, snapshot
+        parse_allow(allow)                                  # a bad CIDR is a config error, raised here
+        self.feedback_port = feedback_port
+        self.targets = [_parse_target(t) for t in feedback_targets]
+        self.counts = dict.fromkeys(COUNTS, 0)              # the receiver's, as of its last batch
+        self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
+        self._sent = {}                    # address -> args last sent, so feedback carries only changes
+        self._socks = {}                   # address family -> socket that sends feedback and replies
+        self._lock = threading.Lock()
+        options = {"bind": bind, "port": port, "allow": list(map(str, allow)), "rows": context.rows,
+                   "cols": context.cols, "models": context.models and str(context.models)}
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.osc", json.dumps(options)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._started, self._first = threading.Event(), {}
+        self._thread = threading.Thread(target=self._relay, name="osc-relay", daemon=True)
+        self._thread.start()
+        if not self._started.wait(30) or "listening" not in self._first:
+            self.stop()
+            raise OSError(self._first.get("error", "OSC: the receiver process did not start"))
+        self.bind, self.port = bind, self._first["listening"]
+
+    def start(self):
+        log.info("OSC: listening on %s:%d, feedback to senders on port %s%s", self.bind, self.port,
+                 self.feedback_port or "(off)", "".join(f", {h}:{p}" for h, p in self.targets))
+        return self
+
+    def stop(self):
+        try:
+            self._process.stdin.close()                     # the receiver's signal to finish
+        except OSError:
+            pass
+        try:
+            self._process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._thread.join(timeout=2)
+        self._process.stdout.close()
+        for sock in self._socks.values():
+            sock.close()
+
+    def alive(self):
+        return self._process.poll() is None
+
+    def _relay(self):
+        """Lines from the receiver -> the show's queue, the log, feedback peers, status replies."""
+        for line in self._process.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if not self._started.is_set():
+                self._first = message
+                self._started.set()
+                continue
+            for name, fields in message["commands"]:
+                try:
+                    self.queue.put(_command(name, fields))
+                except (CommandError, TypeError) as error:
+                    log.warning("OSC: receiver sent a bad command %s: %s", name, error)
+            for line in message["log"]:
+                log.warning("%s", line)
+            for host in message["peers"]:
+                self._remember(host, self.feedback_port)
+            for host, port in message["queries"]:
+                self._send(encode(f"{PREFIX}/status", *status_args(self.snapshot())), (host, port))
+                self._remember(host, port, push_state=False)   # from now on this peer hears every change too
+            self.counts = message["counts"]
+        self._started.set()
 
     # feedback ----------------------------------------------------------------------------------
     def _remember(self, host, port, push_state=True):
@@ -531,18 +655,27 @@ class OscServer:
                 self._send(datagram, peer)
 
     def _send(self, datagram, peer):
+        family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
         try:
-            self.sock.sendto(datagram, peer)
+            sock = self._socks.get(family)
+            if sock is None:
+                sock = self._socks[family] = socket.socket(family, socket.SOCK_DGRAM)
+                sock.setblocking(False)      # feedback must never hold up the show's thread
+            sock.sendto(datagram, peer)
         except OSError:       # full buffer, unreachable peer, closed socket: feedback is best effort
             pass
 
 
 def _parse_target(target):
-    """'host:port' -> (host, port), with a one-line error naming the key."""
+    """'host:port' -> (numeric host, port), resolved once: the show's thread must never wait for DNS."""
     host, _, port = str(target).rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"osc.feedback_targets: {target!r} must look like \"192.168.1.20:9000\"")
-    return host.strip("[]"), int(port)
+    try:
+        info = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_DGRAM)
+    except socket.gaierror as error:
+        raise ValueError(f"osc.feedback_targets: cannot resolve {host!r} ({error.strerror})") from None
+    return info[0][4][0], int(port)
 
 
 def _get(section, key, default):
@@ -572,3 +705,7 @@ def bench(app, seconds):
     """`python -m exhibit bench --osc`: see exhibit/osc_bench.py."""
     from exhibit.osc_bench import bench as run
     return run(app, seconds)
+
+
+if __name__ == "__main__":      # the receiver process, started by OscServer
+    sys.exit(receive(json.loads(sys.argv[1])))

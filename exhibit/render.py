@@ -26,8 +26,7 @@ def frames(config, generator, size, seconds, fps, seed, commands=()):
 
     The surface is reused between frames: copy it if you keep it.
     """
-    pygame.display.init()
-    pygame.font.init()
+    pygame.font.init()                     # no display needed: everything is drawn offscreen
     surface = pygame.Surface(size)
     stage = Stage(config, generator, size, surface, seed, notices=False)
     grid = config.grid.rows * config.grid.cols

@@ -18,7 +18,7 @@ from exhibit.choreography import Choreography, derive
 log = logging.getLogger("exhibit")
 
 SPEED_LADDER = (0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
-SPEED_GLIDE = 0.4        # seconds (time constant): how fast speed changes take hold
+SPEED_RAMP = 0.6         # seconds for the speed to reach a new value (a pause eases to a stop)
 LIGHT_GLIDE = 0.2        # seconds (time constant) for blackout and brightness
 PSI_RATE = 0.5           # psi units per second of show time
 
@@ -45,6 +45,7 @@ class Show:
         self.time = 0.0              # show time: where the tiles are on their paths
         self.speed = show.speed      # the target speed; `speed_now` glides toward it
         self.speed_now = show.speed
+        self._ramp = 1.0             # speed units per second while the speed moves to a new target
         self.paused = False
         self.psi = show.psi
         self.psi_now = show.psi
@@ -68,17 +69,25 @@ class Show:
         """Advance to wall time `wall` (seconds since start)."""
         dt = max(0.0, wall - self.wall)
         self.wall = wall
-        target = 0.0 if self.paused else self.speed
-        # Show time is the integral of the gliding speed, solved exactly over dt.
-        decay = math.exp(-dt / SPEED_GLIDE)
-        time = self.time + target * dt + (self.speed_now - target) * SPEED_GLIDE * (1.0 - decay)
-        self.speed_now = target + (self.speed_now - target) * decay
-        if abs(self.speed_now - target) < 1e-4:
-            self.speed_now = target
+        # Show time is the integral of the speed, which ramps linearly to its target: solved exactly over dt.
+        target, start = self.target_speed, self.speed_now
+        reach = abs(target - start) / self._ramp            # seconds until the speed arrives
+        if dt >= reach:
+            end = target
+            moved = (start + target) / 2 * reach + target * (dt - reach)
+        else:
+            end = start + math.copysign(self._ramp * dt, target - start)
+            moved = (start + end) / 2 * dt
+        time = self.time + moved
+        self.speed_now = end
         self.psi_now = self.psi_at(time)
         self.time = time
         self.blackout_now = glide(self.blackout_now, self.blackout, dt, LIGHT_GLIDE)
         self.brightness_now = glide(self.brightness_now, self.brightness, dt, LIGHT_GLIDE)
+
+    @property
+    def target_speed(self):
+        return 0.0 if self.paused else self.speed
 
     def psi_at(self, t):
         """Truncation at show time t >= now: moving toward the target at PSI_RATE per second of show time."""
@@ -168,6 +177,8 @@ class Show:
         if getattr(self, name) == value:
             return False
         setattr(self, name, value)
+        if name in ("speed", "paused"):     # every speed change takes SPEED_RAMP seconds, large or small
+            self._ramp = max(abs(self.target_speed - self.speed_now), 0.05) / SPEED_RAMP
         return True
 
     def _fresh_seed(self):

@@ -85,6 +85,13 @@ def test_distinctness_flags_a_collapsed_grid_and_passes_a_varied_one():
     assert distinctness(varied, real)["close_share"] < 0.01
 
 
+def test_distinctness_shows_a_grid_of_fourteen_pictures_with_slight_variations():
+    pictures = np.repeat(gradients(14, 64, seed=14), 14, axis=0)
+    tiles = np.clip(pictures + np.random.default_rng(1).normal(0, 8, pictures.shape), 0, 255).astype(np.uint8)
+    share = distinctness(tiles, gradients(1000, 64, seed=13))["close_share"]
+    assert share == pytest.approx(14 * (14 * 13 / 2) / (196 * 195 / 2))   # exactly the pairs within each picture
+
+
 def test_distinctness_ignores_a_duplicate_file_in_the_real_set():
     real = gradients(50, 64, seed=10)
     real[1] = real[0]   # the same picture twice must not lower the bar to zero
@@ -145,14 +152,14 @@ def test_cli_on_a_fresh_generator_prints_a_table_a_machine_line_and_json(image_f
     assert len(line["swd_levels"].split(",")) == 3
     assert "SWD" in result.stdout and "memorisation" in result.stdout
     report = json.loads(out.read_text())
-    assert report["samples"] == 40 and report["real_images"] == 60 and report["resolution"] == 64
+    assert report["samples"] == 40 and report["real_images"] == report["folder_images"] == 60 and report["resolution"] == 64
     assert float(line["swd"]) == pytest.approx(report["sliced_wasserstein"]["swd"], abs=1e-3)
     assert report["distinctness"]["tiles"] == 196 and report["smoothness"]["paths"] == 8
 
     # An untrained generator is far from the images; half of the real set against the other half is the floor.
     assert main(["--split-real", "--data", str(image_folder), "--json", str(out)]) == 0
     floor = json.loads(out.read_text())
-    assert floor["smoothness"] is None and floor["samples"] == 30
+    assert floor["smoothness"] is None and floor["samples"] == floor["real_images"] == 30
     assert report["sliced_wasserstein"]["swd"] > 1.5 * floor["sliced_wasserstein"]["swd"]
 
 

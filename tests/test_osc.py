@@ -115,7 +115,7 @@ def live(peer, tmp_path):
     with LiveShow(feedback_port=peer.port, context=osc.Context(14, 14, tmp_path / "models")) as show:
         peer.send(show.server.port, f"{P}/ping")
         assert peer.expect(f"{P}/speed") is not None, "a new controller receives the full state"
-        assert peer.expect(f"{P}/pong") == []          # sent after the state
+        assert peer.expect(f"{P}/model") == ["test.keras"]      # the last of the state messages
         peer.flush()
         yield show
 
@@ -259,8 +259,9 @@ def test_bad_arguments_are_rejected_and_logged_rate_limited(live, peer, caplog):
     with caplog.at_level(logging.WARNING, logger="exhibit.osc"):
         for address, args in BAD * 3:
             peer.send(live.server.port, address, *args)
-        counts = live.server.counts      # newer messages to one address in a burst supersede older ones
-        assert wait_for(lambda: counts["rejected"] + counts["superseded"] == 3 * len(BAD)), counts
+        # Newer messages to one address in a burst supersede older ones.
+        assert wait_for(lambda: live.server.counts["rejected"] + live.server.counts["superseded"] == 3 * len(BAD)), \
+            live.server.counts
     time.sleep(0.1)
     after = live.snapshot()
     for key in ("speed", "psi", "blackout", "brightness", "mode", "seed", "captions", "paused", "wave"):
@@ -342,7 +343,7 @@ def test_ten_thousand_malformed_datagrams_then_ping_answers(live, peer):
     assert time.monotonic() - start < 0.1
     counts = live.server.counts
     assert counts["malformed"] + counts["rejected"] > 9_000, counts
-    assert live.server._thread.is_alive()
+    assert live.server.alive()
 
 
 def test_flood_is_coalesced_and_the_last_value_wins(live, peer):

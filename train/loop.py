@@ -247,7 +247,9 @@ def _check_run_dir(run_dir, config, chief):
                              "use the same settings to resume, or a new --out folder")
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps(config, indent=2) + "\n")
+        temporary = settings.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(config, indent=2) + "\n")
+        temporary.replace(settings)   # other workers may be reading it
 
 
 def _final_pictures(drawer, run_dir):

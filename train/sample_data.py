@@ -1,6 +1,6 @@
 """The sample image set: painterly crops of the photographs and paintings that Debian's wallpaper packages install.
 
-    python -m train.sample_data --out data/sample              # ~4,000 crops, 256 px JPEG, about two minutes
+    python -m train.sample_data --out data/sample              # 4,000 crops, 256 px JPEG, ~3 minutes on 2 cores
     python -m train.sample_data --out mini --count 32 --size 64 --format png
 
 Why it is built this way:
@@ -155,7 +155,7 @@ def find_sources(root="/") -> tuple[list[tuple[int, Source, Path]], list[str]]:
 
     Raises SampleDataError, naming the packages to install, when nothing at all is found below `root`.
     """
-    root = Path(root)
+    root = Path(root).resolve()
     found = []
     for row, source in enumerate(SOURCES):
         path = _largest_image(root.glob(source.pattern))
@@ -170,9 +170,12 @@ def find_sources(root="/") -> tuple[list[tuple[int, Source, Path]], list[str]]:
 
 
 def _largest_image(paths) -> Path | None:
-    """The largest raster image among `paths` (one wallpaper in several resolutions), or None; skips SVG and tiny."""
+    """The largest raster image among `paths` (one wallpaper in several resolutions), or None; skips SVG and tiny.
+
+    Symbolic links are resolved: Plasma ships one file under many resolution names, and SOURCES.md should name it.
+    """
     best, best_pixels = None, 0
-    for path in sorted(paths):
+    for path in sorted({p.resolve() for p in paths}):
         if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
             continue
         try:
@@ -281,7 +284,6 @@ def _glow(rgb: np.ndarray, strength: float = 0.45) -> np.ndarray:
 def make_source_crops(row: int, source: Source, path: Path, n: int, out: Path, size: int, seed: int,
                       painterly: bool, fmt: str) -> int:
     """Write `n` crops of one source into `out`; returns n. Runs in a worker process."""
-    cv2.setNumThreads(1)     # the pool already uses every core; OpenCV's own threads would only contend
     work = max(size, WORK_SIZE)
     rng = np.random.default_rng([seed, row])
     image = load_source(path, work)
@@ -310,46 +312,61 @@ def shares(count: int, n_sources: int, seed: int) -> list[int]:
 
 def build(out, count: int = 4000, size: int = 256, seed: int = 0, painterly: bool = True, fmt: str = "jpg",
           root="/", workers: int | None = None, log=print) -> dict:
-    """Build the set into `out` (created; must be empty). Returns a summary dict; raises SampleDataError."""
+    """Build the set into `out` (created; must be empty or absent); returns a summary. Raises SampleDataError.
+
+    `root` is where the packages' files are looked for; `workers` is the number of processes (default: one per core).
+    """
     if count < 1 or size < 8:
         raise SampleDataError(f"--count must be at least 1 and --size at least 8, got {count} and {size}")
     if fmt not in ("jpg", "png"):
         raise SampleDataError(f"--format must be jpg or png, got {fmt!r}")
+    root, out = Path(root), Path(out)
     found, missing = find_sources(root)
-    out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SampleDataError(f"{out} is not an empty folder; choose a new one or empty it first")
-    out.mkdir(parents=True, exist_ok=True)
     for package in missing:
         n = sum(s.package == package for s in SOURCES)
-        log(f"{package} is not installed; its {n} images are left out (install: {install_line([package])})")
-    log(f"{len(found)} of {len(SOURCES)} source images found; making {count} crops of {size} px "
-        f"({'painterly' if painterly else 'unfiltered'}, {fmt}) with {workers or os.cpu_count()} processes")
+        log(f"{package} is not installed; its {n} images are left out; install it: {install_line([package])}")
 
-    start, done = time.perf_counter(), 0
     jobs = [(row, source, path, n, out, size, seed, painterly, fmt)
             for (row, source, path), n in zip(found, shares(count, len(found), seed)) if n]
     workers = workers or min(os.cpu_count() or 1, len(jobs))
-    if workers == 1:
-        results = (make_source_crops(*job) for job in jobs)
-    else:       # spawn, not fork: the caller may hold TensorFlow's threads, which do not survive a fork
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-        results = (f.result() for f in as_completed([pool.submit(make_source_crops, *job) for job in jobs]))
-    try:
-        for n in results:
-            done += n
+    log(f"{len(found)} of {len(SOURCES)} source images found; making {count} crops of {size} px "
+        f"({'painterly' if painterly else 'no filter'}, {fmt}) in {workers} processes")
+    out.mkdir(parents=True, exist_ok=True)
+    start, done, next_report = time.perf_counter(), 0, count / 10
+    for n in _run(jobs, workers):
+        done += n
+        if done >= next_report or done == count:
             log(f"  {done:5d}/{count} crops  {time.perf_counter() - start:6.1f} s")
-    finally:
-        if workers != 1:
-            pool.shutdown(cancel_futures=True)
+            next_report += count / 10
 
-    used = [source for _, source, _ in found]
-    settings = f"{count} crops of {size} px, seed {seed}, {'painterly filter' if painterly else 'no filter'}"
+    used = [(source, "/" + path.relative_to(root.resolve()).as_posix()) for _, source, path, *_ in jobs]
+    settings = f"{count} crops of {size} px, seed {seed}, {'painterly filter' if painterly else 'no filter'}."
     (out / "SOURCES.md").write_text(sources_markdown(used, settings), encoding="utf-8")
     seconds = time.perf_counter() - start
-    log(f"wrote {count} crops from {len(found)} source images of {len(PACKAGES) - len(missing)} packages "
+    log(f"wrote {count} crops from {len(used)} source images of {len({s.package for s, _ in used})} packages "
         f"to {out} in {seconds:.0f} s")
-    return {"count": count, "sources": len(found), "missing_packages": missing, "seconds": seconds}
+    return {"count": count, "sources": len(used), "missing_packages": missing, "seconds": seconds}
+
+
+def _run(jobs, workers: int):
+    """Run make_source_crops over `jobs` in this process or a pool; yield each job's crop count as it finishes."""
+    if workers == 1:
+        for job in jobs:
+            yield make_source_crops(*job)
+        return
+    # spawn, not fork: the caller may hold TensorFlow's threads, which do not survive a fork. One OpenCV thread per
+    # process: the pool already uses every core, more threads would only contend.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+        futures = [pool.submit(make_source_crops, *job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:       # on an error or Ctrl-C, do not start the remaining sources
+                future.cancel()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -366,10 +383,10 @@ full licence texts are in each package's copyright file, /usr/share/doc/<package
 Rebuild: `python -m train.sample_data --out DIR` (`--help` for the options)."""
 
 
-def sources_markdown(sources, settings: str) -> str:
-    """SOURCES.md for a set: what it is, how it is made, and one row per source image with author and licence."""
-    rows = "\n".join(f"| {s.name} | {s.package} | /{s.pattern} | {s.author} | {s.licence} |" for s in sources)
-    return (f"# Sources of the sample image set\n\n{settings}.\n\n{HOW_IT_IS_MADE}\n\n"
+def sources_markdown(used, settings: str) -> str:
+    """SOURCES.md for a set: what it is, how it is made, and one row per (source, file) with author and licence."""
+    rows = "\n".join(f"| {s.name} | {s.package} | {file} | {s.author} | {s.licence} |" for s, file in used)
+    return (f"# Sources of the sample image set\n\n{settings}\n\n{HOW_IT_IS_MADE}\n\n"
             f"| name | Debian package | file | author | licence |\n| --- | --- | --- | --- | --- |\n{rows}\n")
 
 

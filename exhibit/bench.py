@@ -1,0 +1,71 @@
+"""python -m exhibit bench [--size WxH] [--seconds S] [--osc]: the real live loop, measured.
+
+Runs the App on the dummy video driver with generation running, waits until the show is up and generation
+has warmed up, then measures for S seconds: frame intervals (what a visitor sees), freshly generated tiles
+per second, and CPU use. The last line is for machines: `fps_median=… frame_p99_ms=… tiles_per_s=…`.
+"""
+import threading
+import time
+
+import numpy as np
+
+from exhibit.app import App
+from exhibit.display import Display
+
+WARMUP = 3.0     # seconds after the first full grid before measuring: graph tracing, rate learning
+
+
+def run(args, config, generator, seed):
+    display = Display(config.display, windowed=True)
+    app = App(config, generator, display, seed, osc=args.osc)
+    marks = {}
+    intervals = []
+
+    def on_frame(app, now):
+        if not app.stage.ready() or app.stage.show.wall < WARMUP:
+            return True
+        if not marks:
+            marks.update(now=now, cpu=time.process_time(), tiles=app.worker.generated)
+            if args.osc:
+                threading.Thread(target=_osc, args=(app, args.seconds, marks), daemon=True).start()
+            return True
+        intervals.append(app.frame_times[-1])
+        if now - marks["now"] >= args.seconds and (not args.osc or "osc" in marks):
+            marks.update(end=now, cpu_end=time.process_time(), tiles_end=app.worker.generated)
+            return False
+        return True
+
+    size = display.size
+    try:
+        app.run(on_frame=on_frame)
+    finally:
+        display.close()
+    if "end" not in marks:
+        print("bench: the show ended before measuring")
+        return 1
+    elapsed = marks["end"] - marks["now"]
+    frame_ms = np.array(intervals) * 1000.0
+    fps_median = 1000.0 / np.median(frame_ms)
+    p99 = float(np.percentile(frame_ms, 99))
+    tiles_per_s = (marks["tiles_end"] - marks["tiles"]) / elapsed
+    cpu = (marks["cpu_end"] - marks["cpu"]) / elapsed
+    w, h = size
+    print(f"bench: {w}x{h}, {config.grid.rows}x{config.grid.cols} tiles of {app.stage.compositor.layout.tile} px, "
+          f"model {app.stage.model_name} ({generator.resolution} px), cap {config.display.fps} fps, "
+          f"{elapsed:.1f} s measured, {len(frame_ms)} frames")
+    print(f"frame time: median {np.median(frame_ms):.2f} ms, p90 {np.percentile(frame_ms, 90):.2f} ms, "
+          f"p99 {p99:.2f} ms, max {frame_ms.max():.2f} ms")
+    print(f"fresh tiles: {tiles_per_s:.0f}/s   cpu: {cpu * 100:.0f}% of one core (whole process)")
+    print(f"fps_median={fps_median:.1f} frame_p99_ms={p99:.1f} tiles_per_s={tiles_per_s:.0f}")
+    if args.osc:          # with --osc the latency line is the last one
+        result = marks.get("osc")
+        print(" ".join(f"{k}={v}" for k, v in result.items()) if isinstance(result, dict) else result)
+    return 0
+
+
+def _osc(app, seconds, marks):
+    from exhibit import osc
+    try:
+        marks["osc"] = osc.bench(app, seconds)
+    except Exception as error:          # the frame numbers still stand; say what failed
+        marks["osc"] = f"osc bench failed: {error}"

@@ -1,0 +1,158 @@
+"""`python -m exhibit bench --osc`: OSC-to-screen latency, measured in frames, quiet and under a flood.
+
+While the real live loop runs, a probe sends `/exhibit/brightness v` over UDP on loopback with a new v each
+time, notes how many frames were on screen when it sent, and waits for the frame whose state carries v (the
+app reports every frame in which Commands took effect, with its frame number, right after presenting it).
+Latency in frames is that frame's number minus the frames on screen at sending: 1 is the very next frame.
+
+The first half of the run is quiet. In the second half a separate process floods the same port with tens of
+thousands of messages per second: fader moves (which the server coalesces), out-of-range values and
+malformed packets, a mix a broken controller or a hostile peer could send. Probes go on through it. The
+reported p50 and p99 are the worse of the two halves.
+"""
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from exhibit import osc
+
+FLOOD_RATE = 30_000            # messages per second the flood process aims for
+PROBE_TIMEOUT = 1.0            # seconds; a probe not seen on screen by then counts as lost
+
+
+def bench(app, seconds):
+    """Measure while `app` runs (call from a thread). Prints detail lines; returns the p50/p99 frame latencies."""
+    server = next((s for s in app.inputs if isinstance(s, osc.OscServer)), None)
+    own = None
+    if server is None:          # the configured port is taken or OSC is off: measure the same code on a free port
+        own = server = osc.OscServer(app.queue, app.snapshot, bind="127.0.0.1", port=0, feedback_port=0)
+        app.on_change.append(server.on_change)
+        server.start()
+    probe = Probe(app, server.port)
+    app.on_change.append(probe.on_change)
+    try:
+        half = seconds / 2
+        quiet = probe.run(half)
+        fps_quiet = probe.fps
+        before = dict(server.counts)
+        flood = subprocess.Popen([sys.executable, "-m", "exhibit.osc_bench", "flood", "--port", str(server.port),
+                                  "--seconds", str(half + 1.0), "--rate", str(FLOOD_RATE)],
+                                 stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": _root()})
+        time.sleep(0.5)         # let the flood reach full rate before probing through it
+        flooded = probe.run(half)
+        sent = flood.communicate(timeout=30)[0].strip()
+        got = {k: server.counts[k] - before[k] for k in before}
+    finally:
+        app.on_change.remove(probe.on_change)
+        if own:
+            app.on_change.remove(own.on_change)
+            own.stop()
+    for name, result in (("quiet", quiet), ("flood", flooded)):
+        print(f"osc latency {name}: {result['n']} probes, p50 {result['p50']:.0f} frames, p99 {result['p99']:.0f} "
+              f"frames, max {result['max']:.0f}; {result['ms_p50']:.1f} ms p50, {result['ms_p99']:.1f} ms p99 "
+              f"(send to present); lost {result['lost']}")
+    print(f"osc flood: {sent}; the server read {got['received']}, superseded {got['superseded']}, rejected "
+          f"{got['rejected']}, dropped {got['malformed']} malformed; fps {fps_quiet:.1f} quiet, {probe.fps:.1f} flooded")
+    return {"osc_p50_frames": max(quiet["p50"], flooded["p50"]), "osc_p99_frames": max(quiet["p99"], flooded["p99"])}
+
+
+class Probe:
+    """Sends brightness values one at a time and finds the frame each first appears in."""
+
+    def __init__(self, app, port):
+        self.app, self.port = app, port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.wanted = None
+        self.seen = threading.Event()
+        self.effect = None
+        self.fps = 0.0
+        self.k = 0
+
+    def on_change(self, snapshot):
+        """On the show's thread, right after the frame is presented."""
+        if self.wanted is not None and snapshot.get("brightness") == self.wanted:
+            self.effect = (snapshot["frames"], time.perf_counter())
+            self.seen.set()
+
+    def run(self, seconds):
+        frames, ms, lost = [], [], 0
+        rng = random.Random(len(frames))
+        start, start_frames = time.perf_counter(), self.app.frames
+        while time.perf_counter() - start < seconds:
+            self.k = self.k % 200 + 1
+            value = 1.0 - self.k / 1024            # exact in float32, so the show holds exactly what was sent
+            self.seen.clear()
+            self.wanted = value
+            on_screen, sent_at = self.app.frames, time.perf_counter()
+            self.sock.sendto(osc.encode(f"{osc.PREFIX}/brightness", value), ("127.0.0.1", self.port))
+            if self.seen.wait(PROBE_TIMEOUT):
+                frames.append(self.effect[0] - on_screen)
+                ms.append((self.effect[1] - sent_at) * 1000)
+            else:
+                lost += 1
+            self.wanted = None
+            time.sleep(rng.uniform(0.02, 0.07))     # a random phase against the frame clock
+        self.fps = (self.app.frames - start_frames) / (time.perf_counter() - start)
+        if not frames:
+            frames = ms = [float("inf")]
+        return {"n": len(frames), "lost": lost, "p50": float(np.percentile(frames, 50)),
+                "p99": float(np.percentile(frames, 99)), "max": float(max(frames)),
+                "ms_p50": float(np.percentile(ms, 50)), "ms_p99": float(np.percentile(ms, 99))}
+
+
+def _root():
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.pathsep.join([here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+
+def flood(port, seconds, rate, host="127.0.0.1"):
+    """Send a mix of fader moves, bad values and malformed packets at `rate` per second. Returns messages sent."""
+    rng = random.Random(1)
+    p = osc.PREFIX
+    fader = [osc.encode(f"{p}/psi/fader", rng.random()) for _ in range(500)]
+    fader += [osc.encode(f"{p}/speed/fader", rng.uniform(0.45, 0.55)) for _ in range(500)]
+    bad = [osc.encode(f"{p}/psi", 9.0), osc.encode(f"{p}/speed", "fast"), osc.encode(f"{p}/tile/999/reseed"),
+           b"#bundle\0" + bytes(8) + (-8).to_bytes(4, "big", signed=True) + osc.encode(f"{p}/ping"),
+           b"#bundle\0" + (0xFFFFFFFF << 32).to_bytes(8, "big") + (12).to_bytes(4, "big") + b"/exhibit/psi",
+           b"/exhibit/\xff\xfe\0\0,f\0\0\0\0\0\0"] + [rng.randbytes(rng.randrange(1, 120)) for _ in range(50)]
+    mix = fader * 4 + bad * 20
+    rng.shuffle(mix)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sent, start, chunk = 0, time.perf_counter(), 100
+    while (now := time.perf_counter() - start) < seconds:
+        for data in mix[sent % len(mix):sent % len(mix) + chunk]:
+            try:
+                sock.sendto(data, (host, port))
+            except OSError:
+                pass
+            sent += 1
+        ahead = sent / rate - (time.perf_counter() - start)
+        if ahead > 0:
+            time.sleep(ahead)
+    return sent, time.perf_counter() - start
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m exhibit.osc_bench",
+                                     description="The flood half of `python -m exhibit bench --osc`.")
+    parser.add_argument("mode", choices=["flood"])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, default=FLOOD_RATE)
+    args = parser.parse_args(argv)
+    sent, elapsed = flood(args.port, args.seconds, args.rate, args.host)
+    print(f"{sent} messages in {elapsed:.1f} s ({sent / elapsed:.0f}/s) from another process")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

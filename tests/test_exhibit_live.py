@@ -1,0 +1,115 @@
+"""The live loop on a real (dummy-driver) pygame display: it never waits for generation, and commands reach it."""
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pygame
+import pytest
+
+import model
+from exhibit import commands as c
+from exhibit import config
+from exhibit.app import App
+from exhibit.display import Display
+from exhibit.render import pixels
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return model.new_generator(64, seed=1, width=32)
+
+
+class SlowGenerator:
+    """A generator that takes `delay` seconds per batch, as an overloaded or huge model would."""
+
+    def __init__(self, inner, delay):
+        self.inner, self.delay = inner, delay
+        self.z_dim, self.resolution, self.metadata, self.name = inner.z_dim, inner.resolution, {}, "slow"
+
+    def generate(self, z, psi=1.0):
+        time.sleep(self.delay)
+        return self.inner.generate(z, psi)
+
+
+def live(tmp_path, **sections):
+    base = {"display": {"fullscreen": False, "window_size": [320, 240], "fps": 30},
+            "show": {"fade_in": 0.0, "fade_out": 0.3}, "osc": {"enabled": False},
+            "paths": {"screenshots": str(tmp_path / "shots"), "models": str(tmp_path / "models"),
+                      "scenes": str(tmp_path / "scenes.json")}}
+    for section, values in sections.items():
+        base.setdefault(section, {}).update(values)
+    return config.load(overrides=base)
+
+
+def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
+    cfg = live(tmp_path, worker={"batch": 196})
+    display = Display(cfg.display)
+    app = App(cfg, SlowGenerator(generator, 1.0), display, seed=1)
+    shown, changes = [], []
+
+    def on_frame(app, now):
+        if app.stage.ready():
+            image = pixels(app.display.surface).astype(np.int16)
+            if shown:
+                changes.append(np.abs(image - shown[-1]).max())
+            shown.append(image)
+        return True
+
+    try:
+        app.run(seconds=6.0, on_frame=on_frame)
+    finally:
+        display.close()
+    intervals = list(app.frame_times)
+    assert 1 / np.median(intervals) > 27, "the loop should hold 30 fps while a batch takes a second"
+    assert app.worker.generated >= 3 * 196                  # new frames kept arriving ...
+    assert len(shown) > 60 and max(changes) <= 40           # ... and faded in, never jumped
+    assert np.abs(shown[-1] - shown[0]).mean() > 0.5         # the picture moved
+
+
+def test_commands_from_another_thread_apply_and_report(tmp_path, generator):
+    cfg = live(tmp_path)
+    display = Display(cfg.display)
+    app = App(cfg, generator, display, seed=1)
+    seen = []
+    app.on_change.append(seen.append)
+    models = tmp_path / "models"
+    models.mkdir()
+    model.save_generator(model.new_generator(64, seed=2, width=32).network, models / "other.keras")
+
+    def play():
+        time.sleep(1.0)
+        for command in (c.SetMode("unison"), c.SetSpeed(2.5), c.ToggleStatus(), c.ToggleHelp(), c.SetCaptions(1),
+                        c.ReseedTile(400), c.Screenshot(), c.LoadModel("missing.keras"), c.LoadModel("other")):
+            app.queue.put(command)
+        time.sleep(2.0)
+        app.queue.put(c.Quit())
+
+    threading.Thread(target=play, daemon=True).start()
+    started = time.perf_counter()
+    try:
+        app.run(seconds=20.0)
+    finally:
+        display.close()
+    assert time.perf_counter() - started < 15, "Quit should end the show after its fade"
+    final = seen[-1]
+    assert final["mode"] == "unison" and final["speed"] == 2.5 and final["captions"] and final["status"]
+    assert final["model"] == "other"
+    assert [p.suffix for p in (tmp_path / "shots").iterdir()] == [".png"]
+    shot = pygame.image.load(str(next((tmp_path / "shots").iterdir())))
+    assert shot.get_size() == (320, 240)
+
+
+def test_no_display_gives_a_message_that_says_what_to_do(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(SDL_VIDEODRIVER="x11", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "exhibit", "--no-osc"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "no display" in last and "--windowed" in last and "render" in last
