@@ -1,22 +1,23 @@
-"""Live control over OSC: a UDP server that turns messages under /exhibit into Commands, and feedback.
+"""Live control over OSC: messages under /exhibit become Commands; the state goes back as feedback.
 
 Peers (TouchOSC on a tablet, Max/MSP, TouchDesigner, QLab, `python -m exhibit send`) send to port 8000;
 the state comes back to the sender's host on port 9000 (TouchOSC's own defaults), to the configured
 feedback targets, and to every peer that asked for /exhibit/status, so faders follow changes made
 elsewhere. The address table is ROUTES below and the README.
 
-The server is its own small socket loop, not python-osc's server classes, because it has to survive
-anything a network can deliver. python-osc parses single messages; this module checks everything around
-them first:
+Receiving runs in a small process of its own (see "the receiver" below) with its own socket loop, not
+python-osc's server classes, because it has to survive anything a network can deliver. python-osc parses
+single messages; this module checks everything around them first:
 - Bundles are walked here, element sizes checked, nesting and element count bounded (python-osc 1.10.2
   loops forever on a negative element size). Timetags are ignored: every message acts on arrival, so a
-  bundle stamped for next year cannot hold the server thread.
+  bundle stamped for next year cannot hold anything up.
 - Datagrams from senders outside the allowlist (CIDRs; loopback and private networks by default), truncated
   or non-UTF-8 datagrams and unsupported argument types are dropped; bad arguments are rejected. Each kind
   of trouble is logged at most once per few seconds, with a count of what was left unsaid.
-- A flood costs the show little: the loop drains the socket in batches and keeps only the newest message
-  per continuous address (a fader sends hundreds a second; the show needs the last), and the
-  CommandQueue is bounded and coalescing. Handlers only build Commands; the show applies them between frames.
+- A flood costs the show little: the receiver drains the socket in batches, keeps only the newest message
+  per continuous address (a fader sends hundreds a second; the show needs the last) and hands the show's
+  process a few coalesced Commands at a time; the show's CommandQueue is bounded and coalescing too.
+  Handlers only build Commands; the show applies them between frames.
 """
 import ipaddress
 import json
@@ -562,68 +563,90 @@ class OscServer:
         self._sent = {}                    # address -> args last sent, so feedback carries only changes
         self._socks = {}                   # address family -> socket that sends feedback and replies
         self._lock = threading.Lock()
-        options = {"bind": bind, "port": port, "allow": list(map(str, allow)), "rows": context.rows,
-                   "cols": context.cols, "models": context.models and str(context.models)}
+        self._options = {"bind": bind, "port": port, "allow": list(map(str, allow)), "rows": context.rows,
+                         "cols": context.cols, "models": context.models and str(context.models)}
+        self._stopping = threading.Event()
+        self.bind, self.port = bind, self._spawn()
+        self._options["port"] = self.port                   # a restarted receiver takes the same port
+        self._thread = threading.Thread(target=self._relay, name="osc-relay", daemon=True)
+
+    def _spawn(self):
+        """Start the receiver process; returns the port it listens on, or raises OSError saying why not."""
         root = str(Path(__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.osc", json.dumps(options)],
+        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.osc", json.dumps(self._options)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        self._started, self._first = threading.Event(), {}
-        self._thread = threading.Thread(target=self._relay, name="osc-relay", daemon=True)
-        self._thread.start()
-        if not self._started.wait(30) or "listening" not in self._first:
-            self.stop()
-            raise OSError(self._first.get("error", "OSC: the receiver process did not start"))
-        self.bind, self.port = bind, self._first["listening"]
+        try:
+            first = json.loads(self._process.stdout.readline() or "{}")
+        except ValueError:
+            first = {}
+        if "listening" not in first:
+            self._end()
+            raise OSError(first.get("error", "OSC: the receiver process did not start"))
+        return first["listening"]
 
     def start(self):
+        self._thread.start()
         log.info("OSC: listening on %s:%d, feedback to senders on port %s%s", self.bind, self.port,
                  self.feedback_port or "(off)", "".join(f", {h}:{p}" for h, p in self.targets))
         return self
 
     def stop(self):
-        try:
-            self._process.stdin.close()                     # the receiver's signal to finish
-        except OSError:
-            pass
-        try:
-            self._process.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._thread.join(timeout=2)
+        self._stopping.set()
+        self._end()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         self._process.stdout.close()
         for sock in self._socks.values():
             sock.close()
+
+    def _end(self):
+        try:
+            self._process.stdin.close()                     # the receiver's signal to finish
+            self._process.wait(timeout=2)
+        except OSError:
+            pass
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
 
     def alive(self):
         return self._process.poll() is None
 
     def _relay(self):
+        """Relay the receiver's batches; should it ever end on its own, say so and start another."""
+        while True:
+            self._pump(self._process.stdout)
+            if self._stopping.is_set():
+                return
+            log.error("OSC: the receiver process ended (exit code %s); starting it again", self._process.wait())
+            time.sleep(1.0)
+            try:
+                self._spawn()
+            except OSError as error:
+                log.error("%s; OSC is off", error)
+                return
+
+    def _pump(self, lines):
         """Lines from the receiver -> the show's queue, the log, feedback peers, status replies."""
-        for line in self._process.stdout:
+        for line in lines:
             try:
                 message = json.loads(line)
             except ValueError:
-                continue
-            if not self._started.is_set():
-                self._first = message
-                self._started.set()
                 continue
             for name, fields in message["commands"]:
                 try:
                     self.queue.put(_command(name, fields))
                 except (CommandError, TypeError) as error:
                     log.warning("OSC: receiver sent a bad command %s: %s", name, error)
-            for line in message["log"]:
-                log.warning("%s", line)
+            for text in message["log"]:
+                log.warning("%s", text)
             for host in message["peers"]:
                 self._remember(host, self.feedback_port)
             for host, port in message["queries"]:
                 self._send(encode(f"{PREFIX}/status", *status_args(self.snapshot())), (host, port))
                 self._remember(host, port, push_state=False)   # from now on this peer hears every change too
             self.counts = message["counts"]
-        self._started.set()
 
     # feedback ----------------------------------------------------------------------------------
     def _remember(self, host, port, push_state=True):

@@ -18,6 +18,14 @@ def leaky_relu(x):
     return tf.nn.leaky_relu(x, alpha=0.2) * SQRT2
 
 
+def blur(x):
+    """A separable [1, 2, 1] / 4 low-pass filter on every channel: removes what upsampling aliases."""
+    channels = x.shape[-1]
+    taps = tf.constant([1.0, 2.0, 1.0]) / 4.0
+    kernel = tf.tile((taps[:, None] * taps[None, :])[:, :, None, None], [1, 1, channels, 1])
+    return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME")
+
+
 @keras.saving.register_keras_serializable("permeation")
 class EqualizedDense(keras.layers.Layer):
     """A dense layer with equalised learning rate; `lr_multiplier` slows the mapping network as in StyleGAN."""
@@ -56,8 +64,9 @@ class ModulatedConv2D(keras.layers.Layer):
     rescales the output channels so each keeps unit variance. Demodulation needs only a [N, in] x [in, out] matmul,
     so a batch of 196 tiles costs one plain convolution: fast on a CPU.
 
-    `up=True` doubles the resolution with a 4x4 transposed convolution of stride 2. A kernel that the stride divides
-    overlaps evenly, so it leaves no checkerboard, and it costs about half of upsample-then-3x3-conv.
+    `up=True` doubles the resolution with a 4x4 transposed convolution of stride 2 (about half the cost of
+    upsample-then-3x3-conv), followed by a fixed [1, 2, 1] blur: without it, the stride leaves a faint one-pixel
+    checkerboard that training alone does not remove (StyleGAN2 blurs for the same reason).
     """
 
     def __init__(self, filters, kernel_size=3, up=False, demodulate=True, activate=True, **kwargs):
@@ -92,6 +101,7 @@ class ModulatedConv2D(keras.layers.Layer):
                                        strides=2, padding="SAME")
             weight_power = tf.reduce_sum(tf.square(weight), axis=[0, 1])          # [out, in]
             weight_power = tf.transpose(weight_power) / 4.0   # each output pixel sees a quarter of a 4x4/2 kernel
+            x = blur(x)
         else:
             x = tf.nn.conv2d(x, weight, strides=1, padding="SAME")
             weight_power = tf.reduce_sum(tf.square(weight), axis=[0, 1])          # [in, out]

@@ -406,3 +406,13 @@ def test_bind_conflict_names_the_port():
     with LiveShow(feedback_port=0) as live:
         with pytest.raises(OSError, match=f"127.0.0.1:{live.server.port}.*--osc-port"):
             osc.OscServer(c.CommandQueue(), dict, bind="127.0.0.1", port=live.server.port)
+
+
+def test_receiver_that_dies_is_started_again(live, peer):
+    live.server._process.kill()
+    assert wait_for(lambda: not live.server.alive())
+    assert wait_for(lambda: live.server.alive(), timeout=15), "the receiver was not restarted"
+    peer.send(live.server.port, f"{P}/ping")
+    assert peer.expect(f"{P}/pong", timeout=5) == []
+    peer.send(live.server.port, f"{P}/speed", 3)
+    assert wait_for(lambda: live.snapshot()["speed"] == 3.0)
