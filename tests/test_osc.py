@@ -411,8 +411,10 @@ def test_bind_conflict_names_the_port():
 def test_receiver_that_dies_is_started_again(live, peer):
     live.server._process.kill()
     assert wait_for(lambda: not live.server.alive())
-    assert wait_for(lambda: live.server.alive(), timeout=15), "the receiver was not restarted"
-    peer.send(live.server.port, f"{P}/ping")
-    assert peer.expect(f"{P}/pong", timeout=5) == []
+
+    def pong():
+        peer.send(live.server.port, f"{P}/ping")
+        return peer.expect(f"{P}/pong", timeout=0.2) == []
+    assert wait_for(pong, timeout=15), "the receiver was not started again"
     peer.send(live.server.port, f"{P}/speed", 3)
     assert wait_for(lambda: live.snapshot()["speed"] == 3.0)

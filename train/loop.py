@@ -223,9 +223,12 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
     save(step)
     finished = step >= t["steps"]
     if chief:
+        quality = {}
         if finished:
             _final_pictures(drawer, run_dir)
-        _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished)
+            quality = _quality(drawer, dataset.images)
+            log("quality: " + "  ".join(f"{k} {v:.3g}" for k, v in quality.items()))
+        _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished, quality)
     if not finished:
         log(f"stopped at step {step}: checkpoint saved. Run the same command to resume.")
         return 130
@@ -260,10 +263,23 @@ def _final_pictures(drawer, run_dir):
     sheets.save_png(sheets.grid(strip, columns=steps), run_dir / "interpolation.png")
 
 
-def _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished):
+def _quality(drawer, real, samples=512):
+    """Quick figures of `python -m train evaluate` on a few hundred samples, so a finished run says how it did."""
+    from train import evaluate
+
+    pick = np.random.default_rng(0).permutation(len(real))[:samples]
+    real = real[pick]
+    fake = drawer.generate(model.seeded_latents(SAMPLE_SEED + 3, len(real), drawer.z_dim))
+    return {"swd": evaluate.sliced_wasserstein(real, fake)["swd"],
+            "memorisation_ratio": evaluate.memorisation(fake, real)["ratio"],
+            "smoothness_max_over_mean": evaluate.interpolation_smoothness(drawer, seed=SAMPLE_SEED)["max_over_mean"]}
+
+
+def _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished, quality):
     summary = {"step": step, "finished": finished, "images_seen": state["images_seen"], "replicas": replicas,
                "strategy": strategy_description, "wall_seconds": round(state["wall_seconds"], 1),
                "augment_p": round(state["augment_p"], 4),
-               "last_losses": {k: round(float(v), 5) for k, v in metrics.items()}}
+               "last_losses": {k: round(float(v), 5) for k, v in metrics.items()},
+               "quality": {k: round(float(v), 4) for k, v in quality.items()}}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
