@@ -136,9 +136,9 @@ def main(argv=None):
 
 def _live(config, generator, seed):
     from exhibit.app import App
-    from exhibit.display import Display
+    from exhibit.gpu import open_display
 
-    display = Display(config.display)
+    display = open_display(config.display)
     try:
         App(config, generator, display, seed).run()
     except KeyboardInterrupt:

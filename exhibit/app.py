@@ -22,6 +22,7 @@ import pygame
 import model
 from exhibit import commands as c
 from exhibit.clock import RealClock
+from exhibit.compositor import Compositor
 from exhibit.stage import Stage
 from exhibit.worker import Worker
 
@@ -40,12 +41,16 @@ class App:
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
         self.scenes = scenes.SceneStore(config.paths.scenes)
-        self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP)
+        from exhibit.gpu import GpuCompositor, GpuDisplay
+        kind = GpuCompositor if isinstance(display, GpuDisplay) else Compositor
+        self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP,
+                           compositor=kind)
         tiles = config.grid.rows * config.grid.cols
         self.worker = Worker(self.stage.generation, self.stage.show, tiles, config.worker.batch)
         self.inputs = []
         self.frame_times = collections.deque(maxlen=240)    # seconds between presented frames, for fps
         self._loaded = None                                 # (name, generator or error) from a model loading thread
+        self._shoot = False                                 # a screenshot is due after this frame is drawn
 
     def snapshot(self):
         return {**self.stage.snapshot(), "fullscreen": self.display.fullscreen}
@@ -82,6 +87,9 @@ class App:
                 elif show.quit_at is not None:
                     break
                 stage.draw(self.display.surface)
+                if self._shoot:
+                    self._shoot = False
+                    self.screenshot()
                 self.display.present()
                 self.frames += 1
                 now = clock.now()
@@ -105,6 +113,7 @@ class App:
             for source in self.inputs:
                 source.stop()
             self.worker.stop()
+            self.stage.compositor.release()
 
     def _measure(self, now, mark):
         stats = self.stage.stats
@@ -138,7 +147,7 @@ class App:
         """Apply one Command; returns True if the show's state changed."""
         match command:
             case c.Screenshot():
-                self.screenshot()
+                self._shoot = True          # taken once this frame is drawn, before it is presented
                 return False
             case c.ToggleFullscreen():
                 surface = self.display.toggle_fullscreen()
@@ -164,7 +173,7 @@ class App:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"permeation-{time.strftime('%Y%m%d-%H%M%S')}-{self.frames:07d}.png"
-            pygame.image.save(self.display.surface, str(path))
+            pygame.image.save(self.display.picture(), str(path))
         except (OSError, pygame.error) as error:
             log.error("screenshot failed: %s", error)
             self.stage.notify(f"screenshot failed: {error}")

@@ -10,13 +10,13 @@ import time
 import numpy as np
 
 from exhibit.app import App
-from exhibit.display import Display
+from exhibit.gpu import open_display
 
 WARMUP = 3.0     # seconds after the first full grid before measuring: graph tracing, rate learning
 
 
 def run(args, config, generator, seed):
-    display = Display(config.display, windowed=True)
+    display = open_display(config.display, windowed=True)
     app = App(config, generator, display, seed, osc=args.osc)
     marks = {}
     intervals = []
@@ -51,7 +51,8 @@ def run(args, config, generator, seed):
     cpu = (marks["cpu_end"] - marks["cpu"]) / elapsed
     w, h = size
     print(f"bench: {w}x{h}, {config.grid.rows}x{config.grid.cols} tiles of {app.stage.compositor.layout.tile} px, "
-          f"model {app.stage.model_name} ({generator.resolution} px), cap {config.display.fps} fps, "
+          f"model {app.stage.model_name} ({generator.resolution} px), {display.kind} renderer, "
+          f"cap {config.display.fps} fps, "
           f"{elapsed:.1f} s measured, {len(frame_ms)} frames")
     print(f"frame time: median {np.median(frame_ms):.2f} ms, p90 {np.percentile(frame_ms, 90):.2f} ms, "
           f"p99 {p99:.2f} ms, max {frame_ms.max():.2f} ms")

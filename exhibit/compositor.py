@@ -5,6 +5,7 @@ to its on-screen size and converted to the screen's pixel format right away. Eac
 blits per tile (the older frame, the newer one over it with an alpha), plus one fill for the light. On 2 CPU
 cores that is about 2 ms for 196 tiles at 1920x1080.
 """
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,10 @@ class Layout:
         row, col = divmod(i, self.cols)
         return self.x0 + col * (self.tile + self.gap), self.y0 + row * (self.tile + self.gap)
 
+    @functools.cached_property
+    def positions(self):
+        return [self.position(i) for i in range(self.rows * self.cols)]
+
     @property
     def grid_rect(self):
         step = self.tile + self.gap
@@ -65,6 +70,7 @@ class Compositor:
         self.grid = grid
         self.frames = TileFrames(grid.rows * grid.cols)
         self.layout = None
+        self._drawn = None             # what the surface held after the last draw (to skip refilling it)
         self.resize(size, target)
 
     def resize(self, size, target):
@@ -74,12 +80,18 @@ class Compositor:
         self.frames.replace_images(lambda image: self.prepare(image.source))
 
     def prepare(self, rgb):
-        """uint8 [R, R, 3] -> TileImage scaled to the tile size in the target's pixel format."""
+        """uint8 [R, R, 3] -> TileImage scaled to the tile size, as 32-bit pixels with an (opaque) alpha channel.
+
+        The alpha channel is not for transparency: pygame blends surfaces that have one with its own SIMD code,
+        twice as fast as the surface-alpha blit a plain surface gets (4K: 3 ms instead of 7 ms a frame).
+        """
         side = self.layout.tile
         surface = pygame.image.frombuffer(np.ascontiguousarray(rgb), rgb.shape[1::-1], "RGB")
         if surface.get_size() != (side, side):
             surface = pygame.transform.smoothscale(surface, (side, side))
-        return TileImage(rgb, surface.convert(self.target))
+        tile = pygame.Surface((side, side), pygame.SRCALPHA, 32)
+        tile.blit(surface, (0, 0))
+        return TileImage(rgb, tile)
 
     def add(self, batch, now, retime):
         """File a worker Batch's images under their tiles. now: the show time on screen."""
@@ -88,40 +100,51 @@ class Compositor:
             tracks[tile].push(batch.time, None if rgb is None else self.prepare(rgb), now, retime)
 
     def draw(self, surface, t, light, captions=None):
-        """The grid at show time t, with `light` (0 black .. 1 as generated .. 2 twice as bright)."""
+        """The grid at show time t, with `light` (0 black .. 1 as generated .. 2 twice as bright).
+
+        Gutters and margins are filled only when something may have drawn over them since the last frame
+        (overlays, light, a new layout): at 4K a full-screen fill costs as much as a quarter of the tiles.
+        """
         if light <= 0.0:
             surface.fill((0, 0, 0))
+            self.invalidate()
             return
-        surface.fill(self.grid.background)
-        layout = self.layout
-        for i, track in enumerate(self.frames.tracks):
+        state = (id(surface), surface.get_size(), self.layout, light)
+        if state != self._drawn or abs(light - 1.0) >= 1 / 512:
+            surface.fill([round(v * min(light, 1.0)) for v in self.grid.background])
+        self._drawn = state
+        for position, track in zip(self.layout.positions, self.frames.tracks):
             a, b, w = track.sample(t)
             if a is None:
                 continue
-            position = layout.position(i)
-            if b is None:
-                surface.blit(a.surface, position)
-                continue
-            alpha = round(w * 255)
+            alpha = 0 if b is None else round(w * 255)
             surface.blit((b if alpha >= 255 else a).surface, position)
             if 0 < alpha < 255:
                 b.surface.set_alpha(alpha)
                 surface.blit(b.surface, position)
                 b.surface.set_alpha(None)
-        if captions:
+        if captions:                       # inside the tiles: the next frame's tiles cover them
             surface.blits(captions, doreturn=False)
-        apply_light(surface, light)
+        apply_light(surface, light, self.layout.grid_rect)
+
+    def invalidate(self):
+        """Something was drawn over the background: fill it afresh next frame."""
+        self._drawn = None
+
+    def release(self):
+        """Let go of every tile image (GPU textures must go before their renderer does)."""
+        self.frames = TileFrames(len(self.frames.tracks))
 
 
-def apply_light(surface, level):
-    """Multiply every pixel by level: a multiply-fill below 1, the picture added onto itself above 1."""
+def apply_light(surface, level, rect):
+    """Multiply the pixels in rect by level: a multiply-fill below 1, the picture added onto itself above 1."""
     if abs(level - 1.0) < 1 / 512:
         return
     if level < 1.0:
         v = round(level * 255)
-        surface.fill((v, v, v), special_flags=pygame.BLEND_RGB_MULT)
+        surface.fill((v, v, v), rect, special_flags=pygame.BLEND_RGB_MULT)
         return
-    extra = surface.copy()
+    extra = surface.subsurface(rect).copy()
     v = round((level - 1.0) * 255)
     extra.fill((v, v, v), special_flags=pygame.BLEND_RGB_MULT)
-    surface.blit(extra, (0, 0), special_flags=pygame.BLEND_RGB_ADD)
+    surface.blit(extra, rect, special_flags=pygame.BLEND_RGB_ADD)

@@ -119,7 +119,7 @@ SCHEMA = {
         "fps": Key(60, number(10, 240, integer=True), "frame rate to draw at (the cap; vsync may hold it lower)"),
         "vsync": Key(True, boolean(), "wait for the screen's refresh: no tearing"),
         "renderer": Key("auto", choice("auto", "gpu", "cpu"),
-                        "auto: the GPU renderer where the video driver has one, else the CPU path"),
+                        "auto: the GPU where the screen has a hardware renderer, else the CPU; or force one"),
     },
     "grid": {
         "rows": Key(14, number(1, 64, integer=True), "tiles per column"),

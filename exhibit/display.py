@@ -21,6 +21,8 @@ NO_DISPLAY = ("no display found ({reason}). Run the exhibit on a machine with a 
 
 
 class Display:
+    kind = "cpu"
+
     def __init__(self, settings, windowed=False):
         """settings: the config's [display] namespace."""
         self.settings = settings
@@ -78,6 +80,10 @@ class Display:
 
     def present(self):
         pygame.display.flip()
+
+    def picture(self):
+        """The frame on screen as a pygame Surface (screenshots, tests)."""
+        return self.surface
 
     def close(self):
         pygame.display.quit()

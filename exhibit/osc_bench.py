@@ -57,7 +57,8 @@ def bench(app, seconds):
     for name, result in (("quiet", quiet), ("flood", flooded)):
         print(f"osc latency {name}: {result['n']} probes, p50 {result['p50']:.0f} frames, p99 {result['p99']:.0f} "
               f"frames, max {result['max']:.0f}; {result['ms_p50']:.1f} ms p50, {result['ms_p99']:.1f} ms p99 "
-              f"(send to present); lost {result['lost']}")
+              f"(send to present); lost {result['lost']}; ping {result['ping_p50']:.1f} ms p50, "
+              f"{result['ping_p99']:.1f} ms p99")
     print(f"osc flood: {sent}; the server read {got['received']}, superseded {got['superseded']}, rejected "
           f"{got['rejected']}, dropped {got['malformed']} malformed; fps {fps_quiet:.1f} quiet, {probe.fps:.1f} flooded")
     return {"osc_p50_frames": max(quiet["p50"], flooded["p50"]), "osc_p99_frames": max(quiet["p99"], flooded["p99"])}
@@ -83,8 +84,8 @@ class Probe:
             self.seen.set()
 
     def run(self, seconds):
-        frames, ms, lost = [], [], 0
-        rng = random.Random(len(frames))
+        frames, ms, pings, lost = [], [], [], 0
+        rng = random.Random(0)
         start, start_frames = time.perf_counter(), self.app.frames
         while time.perf_counter() - start < seconds:
             self.k = self.k % 200 + 1
@@ -99,13 +100,27 @@ class Probe:
             else:
                 lost += 1
             self.wanted = None
+            pings.append(self._ping())
             time.sleep(rng.uniform(0.02, 0.07))     # a random phase against the frame clock
         self.fps = (self.app.frames - start_frames) / (time.perf_counter() - start)
         if not frames:
             frames = ms = [float("inf")]
         return {"n": len(frames), "lost": lost, "p50": float(np.percentile(frames, 50)),
                 "p99": float(np.percentile(frames, 99)), "max": float(max(frames)),
-                "ms_p50": float(np.percentile(ms, 50)), "ms_p99": float(np.percentile(ms, 99))}
+                "ms_p50": float(np.percentile(ms, 50)), "ms_p99": float(np.percentile(ms, 99)),
+                "ping_p50": float(np.percentile(pings, 50)), "ping_p99": float(np.percentile(pings, 99))}
+
+    def _ping(self):
+        """Round trip of /exhibit/ping in ms: the receiver alone, without the show's frame clock."""
+        sent = time.perf_counter()
+        self.sock.sendto(osc.encode(f"{osc.PREFIX}/ping"), ("127.0.0.1", self.port))
+        self.sock.settimeout(PROBE_TIMEOUT)
+        try:
+            while osc.parse(self.sock.recv(65535)) != [(f"{osc.PREFIX}/pong", [])]:
+                pass
+        except (socket.timeout, osc.Malformed):
+            return PROBE_TIMEOUT * 1000
+        return (time.perf_counter() - sent) * 1000
 
 
 def _root():

@@ -5,8 +5,9 @@
     python -m exhibit send /exhibit/mode wave --host 192.168.1.50
 
 Arguments that read as integers are sent as OSC ints, other numbers as floats, anything else as strings.
-Replies (to /exhibit/ping and /exhibit/status) come back to the port this command sends from; it prints
-them as they arrive and stops after --wait seconds.
+Replies come back to the port this command sends from (the answers to /exhibit/ping and /exhibit/status,
+and /exhibit/error with the reason when a message is rejected); it prints them as they arrive, stops after
+--wait seconds, and exits 1 on an error or when a ping or status got no answer.
 """
 import argparse
 import socket
@@ -57,7 +58,7 @@ def main(argv=None):
         except OSError as error:
             print(f"send: cannot send to {options.host}:{options.port} ({error.strerror or error})", file=sys.stderr)
             return 1
-        replies = 0
+        replies, errors = 0, 0
         deadline = time.monotonic() + options.wait
         while (left := deadline - time.monotonic()) > 0:
             sock.settimeout(left)
@@ -71,13 +72,14 @@ def main(argv=None):
                 for address, args in parse(data):
                     print(show(address, args), flush=True)
                     replies += 1
+                    errors += address.endswith("/error")
             except Malformed:
                 continue
     if not replies and options.address.endswith(("/ping", "/status")):
         print(f"send: no reply from {options.host}:{options.port} within {options.wait:g} s; "
               f"is the exhibit running with OSC on that port?", file=sys.stderr)
         return 1
-    return 0
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

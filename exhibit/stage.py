@@ -18,12 +18,13 @@ UNTRAINED = "untrained generator — train one with python -m train"
 
 
 class Stage:
-    def __init__(self, config, generator, size, target, seed, help_lines=(), notices=True):
-        """config: from config.load. size: pixels to draw. target: a surface in the pixel format drawn to."""
+    def __init__(self, config, generator, size, target, seed, help_lines=(), notices=True, compositor=Compositor):
+        """config: from config.load. size: pixels to draw. target: what is drawn on (a surface, or a GPU canvas).
+        compositor: Compositor (CPU) or gpu.GpuCompositor."""
         self.config = config
         self.show = Show(config, generator.z_dim, seed)
         self.generation = Generation(generator, self.show.choreography, config.grid.rows * config.grid.cols)
-        self.compositor = Compositor(size, config.grid, target)
+        self.compositor = compositor(size, config.grid, target)
         self.overlays = Overlays(load_names(), size[1])
         self.help_lines = list(help_lines)
         self.notices = notices
@@ -74,6 +75,8 @@ class Stage:
         captions = self.overlays.captions(layout) if show.captions else None
         self.compositor.draw(surface, show.time, show.light(), captions)
         unit = self.overlays.unit
+        if show.status or show.help or self.messages:
+            self.compositor.invalidate()        # panels cover the background: refill it next frame
         if show.status:
             surface.blit(self.overlays.panel("status", self._status_lines), (unit, unit))
         if show.help and self.help_lines:

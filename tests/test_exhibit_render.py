@@ -114,8 +114,8 @@ def test_mp4_is_written_and_reads_back(generator, tmp_path):
     gutters = np.all(truth == GREEN, axis=2)[..., None]
     assert np.abs(back.astype(np.int16) - GREEN)[gutters[..., 0]].mean() < 24     # the grid is there
     colours = lambda image: tiles(np.where(gutters, truth, image)).mean(axis=(1, 2)).ravel()   # noqa: E731
-    assert np.corrcoef(colours(back), colours(truth))[0, 1] > 0.95
-    assert np.corrcoef(colours(back), colours(other))[0, 1] < 0.8
+    assert np.corrcoef(colours(back), colours(truth))[0, 1] > 0.85
+    assert np.corrcoef(colours(back), colours(other))[0, 1] < 0.7
 
 
 def test_png_folder(generator, tmp_path):

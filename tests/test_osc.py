@@ -23,6 +23,7 @@ class Peer:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
+        self.heard = []
 
     def send(self, port, address, *args):
         self.sock.sendto(osc.encode(address, *args), ("127.0.0.1", port))
@@ -31,7 +32,9 @@ class Peer:
         self.sock.sendto(data, ("127.0.0.1", port))
 
     def expect(self, address, timeout=2.0, where=None):
-        """Arguments of the next message to `address` (optionally satisfying `where`), or None on timeout."""
+        """Arguments of the next message to `address` (optionally satisfying `where`), or None on timeout.
+
+        Messages to other addresses that arrive meanwhile are kept in `self.heard` (address, args)."""
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             self.sock.settimeout(left)
@@ -40,6 +43,7 @@ class Peer:
             except socket.timeout:
                 return None
             for got, args in osc.parse(data):
+                self.heard.append((got, args))
                 if got == address and (where is None or where(args)):
                     return args
         return None
@@ -118,6 +122,18 @@ def live(peer, tmp_path):
         assert peer.expect(f"{P}/model") == ["test.keras"]      # the last of the state messages
         peer.flush()
         yield show
+
+
+def pong_within(peer, port, seconds=0.1, tries=3):
+    """Does /exhibit/ping get its pong within `seconds`? A stuck server never answers; on a machine loaded
+    with other work the receiver process may once miss its turn, so a few tries are allowed."""
+    for _ in range(tries):
+        peer.flush()
+        start = time.monotonic()
+        peer.send(port, f"{P}/ping")
+        if peer.expect(f"{P}/pong", timeout=seconds) == [] and time.monotonic() - start < seconds:
+            return True
+    return False
 
 
 def wait_for(predicate, timeout=2.0):
@@ -205,10 +221,7 @@ def test_app_level_commands_are_queued(live, peer):
 def test_ping_and_status(live, peer):
     port = live.server.port
     assert wait_for(lambda: live.snapshot()["frames"] > 0)
-    start = time.monotonic()
-    peer.send(port, f"{P}/ping")
-    assert peer.expect(f"{P}/pong", timeout=0.5) == []
-    assert time.monotonic() - start < 0.1
+    assert pong_within(peer, port, 0.1)
     peer.send(port, f"{P}/status")
     status = peer.expect(f"{P}/status")
     fields = dict(zip(status[::2], status[1::2]))
@@ -270,8 +283,11 @@ def test_bad_arguments_are_rejected_and_logged_rate_limited(live, peer, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "exhibit.osc"]
     assert 1 <= len(lines) <= 2, lines
     assert "rejected" in lines[0]
-    peer.send(live.server.port, f"{P}/ping")
-    assert peer.expect(f"{P}/pong", timeout=0.1) == []
+    peer.expect(f"{P}/never", timeout=0.3)                  # collect what came back meanwhile
+    errors = [args[0] for address, args in peer.heard if address == f"{P}/error"]
+    assert 1 <= len(errors) <= 2, "the sender is told why, at most once a second"
+    assert errors[0].startswith(f"{P}/") and ("must" in errors[0] or "takes" in errors[0]), errors
+    assert pong_within(peer, live.server.port, 0.1)
 
 
 def bundle(timetag, *elements):
@@ -336,11 +352,7 @@ def test_ten_thousand_malformed_datagrams_then_ping_answers(live, peer):
     far_future = bundle(0xFFFFFFFF_00000000, osc.encode(f"{P}/speed", 5.0))   # the year 2036: acts on arrival
     peer.raw(port, far_future)
     assert wait_for(lambda: live.snapshot()["speed"] == 5.0, timeout=5), "a far-future bundle must not wait"
-    peer.flush()
-    start = time.monotonic()
-    peer.send(port, f"{P}/ping")
-    assert peer.expect(f"{P}/pong", timeout=0.1) == [], "no pong within 100 ms after the garbage"
-    assert time.monotonic() - start < 0.1
+    assert pong_within(peer, port, 0.1), "no pong within 100 ms after the garbage"
     counts = live.server.counts
     assert counts["malformed"] + counts["rejected"] > 9_000, counts
     assert live.server.alive()
@@ -418,3 +430,16 @@ def test_receiver_that_dies_is_started_again(live, peer):
     assert wait_for(pong, timeout=15), "the receiver was not started again"
     peer.send(live.server.port, f"{P}/speed", 3)
     assert wait_for(lambda: live.snapshot()["speed"] == 3.0)
+
+
+def test_send_prints_the_reply(live, capsys):
+    from exhibit import send
+    assert send.main([f"{P}/ping", "--port", str(live.server.port)]) == 0
+    assert capsys.readouterr().out.strip() == f"{P}/pong"
+    assert send.main([f"{P}/speed", "-1", "--port", str(live.server.port)]) == 1    # negative: an argument ...
+    assert capsys.readouterr().out.strip() == f"{P}/error {P}/speed -1: SetSpeed: multiplier must be in 0..8, got -1"
+    assert send.main([f"{P}/mode", "wave", "--port", str(live.server.port), "--wait", "0"]) == 0
+    assert wait_for(lambda: live.snapshot()["mode"] == "wave")
+    assert wait_for(lambda: live.server.counts["rejected"] == 1)                       # the -1
+    assert [send.typed(x) for x in ("3", "-2", "0.5", "1e3", "wave", "nan", "inf")] == [3, -2, 0.5, 1000.0, "wave",
+                                                                                      "nan", "inf"]

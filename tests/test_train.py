@@ -1,6 +1,7 @@
 """The trainer end to end: real runs of `python -m train` on a real (odd) image folder, at tiny sizes."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -95,7 +96,7 @@ def test_a_run_is_stopped_by_sigterm_killed_and_resumed_to_the_end(image_folder,
     # 3. The same command again resumes from the latest checkpoint and finishes.
     resumed = run(command)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    resumed_from = int(resumed.stdout.split("resuming from step-")[1].split()[0].lstrip("0").rstrip("."))
+    resumed_from = int(re.search(r"resuming from step-\d+\.npz at step (\d+)", resumed.stdout).group(1))
     assert resumed_from >= next_checkpoint
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 24 and summary["finished"] and summary["replicas"] == 2

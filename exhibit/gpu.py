@@ -1,0 +1,173 @@
+"""The GPU path: the same grid drawn with SDL's renderer (`pygame._sdl2.video`), where the screen has one.
+
+A tile image is uploaded as a small texture once, when it arrives; the GPU scales it to the tile (linear
+filtering) and blends the crossfade, so a display frame costs the CPU a few hundred draw calls at any screen
+size. Overlays are pygame surfaces turned into textures when their content changes. Used when the video
+driver offers a hardware-accelerated renderer (`display.renderer = "auto"`), or always with "gpu" (on a
+machine without one SDL then renders in software: slower, but the same picture).
+"""
+import os
+
+import numpy as np
+import pygame
+from pygame._sdl2 import video
+
+from exhibit.compositor import Compositor, TileImage
+from exhibit.display import NO_DISPLAY, DisplayError
+
+BLEND, ADD = 1, 2                 # SDL_BLENDMODE_BLEND, SDL_BLENDMODE_ADD
+CENTRED_ON = 0x2FFF0000           # SDL_WINDOWPOS_CENTERED_DISPLAY(n) = this | n
+
+
+class Canvas:
+    """What the Stage draws overlays on: blit() takes pygame surfaces and draws them as (cached) textures."""
+
+    def __init__(self, renderer, size):
+        self.renderer, self.size = renderer, size
+        self._textures = {}
+
+    def texture(self, surface):
+        cached = self._textures.get(id(surface))
+        if cached is None or cached[0] is not surface:
+            if len(self._textures) > 512:
+                self._textures.clear()
+            texture = video.Texture.from_surface(self.renderer, surface)
+            texture.blend_mode = BLEND
+            cached = self._textures[id(surface)] = (surface, texture)
+        return cached[1]
+
+    def release(self):
+        self._textures.clear()
+
+    def blit(self, surface, position):
+        self.texture(surface).draw(dstrect=surface.get_rect(topleft=tuple(position)[:2]))
+
+    def blits(self, pairs, doreturn=False):
+        for surface, position in pairs:
+            self.blit(surface, position)
+
+    def get_size(self):
+        return self.size
+
+    def get_width(self):
+        return self.size[0]
+
+    def get_height(self):
+        return self.size[1]
+
+    def get_rect(self):
+        return pygame.Rect((0, 0), self.size)
+
+
+class GpuDisplay:
+    """A window with an SDL renderer; same interface as display.Display."""
+    kind = "gpu"
+
+    def __init__(self, settings, windowed=False, require_hardware=True):
+        os.environ.setdefault("SDL_RENDER_SCALE_QUALITY", "linear")      # tiles scale smoothly on the GPU
+        self.settings = settings
+        try:
+            pygame.display.init()
+        except pygame.error as error:
+            raise DisplayError(NO_DISPLAY.format(reason=error)) from None
+        count = pygame.display.get_num_displays()
+        if settings.display >= count:
+            raise DisplayError(f"[display] display = {settings.display}: this machine has {count} screen(s); "
+                               f"allowed values: 0..{count - 1}")
+        pygame.display.set_allow_screensaver(False)
+        pygame.font.init()
+        self.fullscreen = settings.fullscreen and not windowed
+        where = (CENTRED_ON | settings.display,) * 2
+        self.window = video.Window("Medium · Permeation", size=tuple(settings.window_size), position=where,
+                                   fullscreen_desktop=self.fullscreen)
+        try:
+            self.renderer = video.Renderer(self.window, accelerated=1 if require_hardware else -1,
+                                           vsync=settings.vsync)
+        except pygame.error:
+            self.window.destroy()
+            raise
+        self.vsync = settings.vsync
+        self.surface = Canvas(self.renderer, self.window.size)
+        pygame.mouse.set_visible(False)
+
+    @property
+    def size(self):
+        return self.window.size
+
+    def toggle_fullscreen(self):
+        self.fullscreen = not self.fullscreen
+        if self.fullscreen:
+            self.window.set_fullscreen(desktop=True)
+        else:
+            self.window.set_windowed()
+            self.window.size = tuple(self.settings.window_size)
+        self.surface = Canvas(self.renderer, self.window.size)
+        return self.surface
+
+    def present(self):
+        self.renderer.present()
+
+    def picture(self):
+        """The frame on screen as a pygame Surface (screenshots, tests)."""
+        return self.renderer.to_surface()
+
+    def close(self):
+        """Textures die with their renderer: release ours first (the app releases the tiles' when it stops)."""
+        self.surface.release()
+        self.window.destroy()
+        pygame.display.quit()
+
+
+class GpuCompositor(Compositor):
+    """Compositor whose tile images are textures, scaled and blended by the renderer."""
+
+    def prepare(self, rgb):
+        surface = pygame.image.frombuffer(np.ascontiguousarray(rgb), rgb.shape[1::-1], "RGB")
+        texture = video.Texture.from_surface(self.target.renderer, surface)
+        texture.blend_mode = BLEND
+        return TileImage(rgb, texture)
+
+    def draw(self, canvas, t, light, captions=None):
+        renderer, side = canvas.renderer, self.layout.tile
+        renderer.draw_color = (*[round(v * min(light, 1.0)) for v in self.grid.background], 255)
+        renderer.clear()
+        if light <= 0.0:
+            return
+        boost = max(0.0, light - 1.0)          # above 1: the tiles are added once more, scaled by the excess
+        for (x, y), track in zip(self.layout.positions, self.frames.tracks):
+            a, b, w = track.sample(t)
+            if a is None:
+                continue
+            dst = (x, y, side, side)
+            layers = [(a.surface, 1.0 - w), (b.surface, w)] if b is not None else [(a.surface, 1.0)]
+            for k, (texture, weight) in enumerate(layers):
+                texture.blend_mode, texture.alpha = BLEND, 255 if k == 0 else round(weight * 255)
+                texture.draw(dstrect=dst)
+            for texture, weight in layers if boost else ():
+                texture.blend_mode, texture.alpha = ADD, round(min(1.0, boost * weight) * 255)
+                texture.draw(dstrect=dst)
+        if captions:
+            canvas.blits(captions)
+        if light < 1.0:
+            renderer.draw_blend_mode = BLEND
+            renderer.draw_color = (0, 0, 0, round((1.0 - light) * 255))
+            renderer.fill_rect(self.layout.grid_rect)
+
+    def invalidate(self):
+        pass                                     # the renderer clears every frame
+
+
+def open_display(settings, windowed=False):
+    """The GPU display where it can be had (see module doc), else the CPU one."""
+    from exhibit.display import Display
+
+    choice = settings.renderer
+    if choice == "cpu" or choice == "auto" and os.environ.get("SDL_VIDEODRIVER") == "dummy":
+        return Display(settings, windowed)
+    try:
+        return GpuDisplay(settings, windowed, require_hardware=choice == "auto")
+    except pygame.error as error:
+        if choice == "gpu":
+            raise DisplayError(f"[display] renderer = \"gpu\": no SDL renderer here ({error}); "
+                               f"allowed values: auto, gpu, cpu") from None
+        return Display(settings, windowed)

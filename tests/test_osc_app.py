@@ -1,0 +1,79 @@
+"""OSC end to end: the real App on a dummy display, a controller on loopback, and `python -m exhibit send`."""
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import model
+from exhibit import commands as c
+from exhibit import config, osc
+from exhibit.app import App
+from exhibit.display import Display
+
+from tests.test_osc import Peer
+
+ROOT = Path(__file__).resolve().parent.parent
+P = osc.PREFIX
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_tablet_plays_the_real_show(tmp_path):
+    peer = Peer()
+    port = free_port()
+    cfg = config.load(overrides={
+        "display": {"fullscreen": False, "window_size": [320, 240], "fps": 30},
+        "show": {"fade_in": 0.0, "fade_out": 0.2},
+        "osc": {"bind": "127.0.0.1", "port": port, "feedback_port": peer.port},
+        "paths": {"screenshots": str(tmp_path / "shots"), "models": str(tmp_path / "models"),
+                  "scenes": str(tmp_path / "scenes.json")}})
+    (tmp_path / "models").mkdir()
+    model.save_generator(model.new_generator(64, seed=2, width=32).network, tmp_path / "models" / "other.keras")
+    display = Display(cfg.display)
+    app = App(cfg, model.new_generator(64, seed=1, width=32), display, seed=1)
+    results = {}
+
+    def play():
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:                 # until the show listens
+                peer.send(port, f"{P}/ping")
+                if peer.expect(f"{P}/pong", timeout=0.2) == []:
+                    break
+            results["state"] = peer.expect(f"{P}/mode", timeout=5)   # a new controller gets the full state
+            for address, args in [(f"{P}/mode", ("unison",)), (f"{P}/speed/fader", (0.75,)),
+                                  (f"{P}/model", ("../other.keras",)), (f"{P}/model", ("other",)),
+                                  (f"{P}/scene/save", (2,)), (f"{P}/screenshot", (1.0,))]:
+                peer.send(port, address, *args)
+            results["model"] = peer.expect(f"{P}/model", where=lambda a: a == ["other"], timeout=30)
+            results["mode"] = (f"{P}/mode", ["unison"]) in peer.heard
+            results["speed"] = [a for address, a in peer.heard if address == f"{P}/speed"]
+            sent = subprocess.run([sys.executable, "-m", "exhibit", "send", f"{P}/status", "--port", str(port)],
+                                  capture_output=True, text=True, timeout=60, cwd=ROOT)
+            results["send"] = sent.stdout
+        finally:
+            app.queue.put(c.Quit())
+
+    threading.Thread(target=play, daemon=True).start()
+    try:
+        app.run(seconds=90)
+    finally:
+        display.close()
+        peer.close()
+    assert results.get("state") == ["drift"]
+    assert results.get("mode") and results.get("model"), results
+    assert results["speed"][-1][0] == pytest.approx(3.375)             # fader 0.75 -> 8 * 0.75**3
+    status = results["send"].split()
+    assert status[0] == f"{P}/status" and status[status.index("mode") + 1] == "unison", results["send"]
+    assert status[status.index("model") + 1] == "other"
+    assert json.loads((tmp_path / "scenes.json").read_text())["scenes"]["2"]["mode"] == "unison"
+    assert [p.suffix for p in (tmp_path / "shots").iterdir()] == [".png"]
