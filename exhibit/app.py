@@ -49,8 +49,11 @@ class App:
         self.worker = Worker(self.stage.generation, self.stage.show, tiles, config.worker.batch)
         self.inputs = []
         self.frame_times = collections.deque(maxlen=240)    # seconds between presented frames, for fps
+        self.work_times = collections.deque(maxlen=240)     # seconds of each frame spent working, not waiting
         self._loaded = None                                 # (name, generator or error) from a model loading thread
         self._shoot = False                                 # a screenshot is due after this frame is drawn
+        self._started = None                                # clock time the show began (all tiles had a frame)
+        self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
 
     def snapshot(self):
         return {**self.stage.snapshot(), "fullscreen": self.display.fullscreen}
@@ -61,48 +64,24 @@ class App:
         """Run until Quit (after its fade), or for `seconds`. on_frame(app, now) is called after every frame."""
         self.worker.start()
         self._start_inputs()
-        show, stage = self.stage.show, self.stage
         clock, period = RealClock(), 1.0 / self.config.display.fps
-        started = None                       # wall time every tile had its first frame: the show begins
         deadline = last = clock.now()
-        last_status = tiles_mark = (last, 0)
         try:
             while True:
-                for event in pygame.event.get():
-                    for command in self.keyboard.commands_for(event):
-                        self.queue.put(command)
-                changed = False
-                for command in self.queue.drain():
-                    changed |= self._apply(command)
-                if changed:
-                    self.worker.wake()
-                self._finish_model_load()
-                stage.add(self.worker.take(), retime=True)
-                now = clock.now()
-                if started is None and stage.ready():
-                    started = now
-                    log.info("showing %d tiles on a %dx%d screen", len(stage.compositor.frames.tracks), *self.display.size)
-                if started is not None:
-                    show.update(now - started)
-                elif show.quit_at is not None:
+                begun = clock.now()
+                changed = self._input()
+                if not self._update(clock.now()):
                     break
-                stage.draw(self.display.surface)
-                if self._shoot:
-                    self._shoot = False
-                    self.screenshot()
-                self.display.present()
-                self.frames += 1
+                self._render()
                 now = clock.now()
+                self.frames += 1
                 self.frame_times.append(now - last)
+                self.work_times.append(now - begun)
                 last = now
-                if now - last_status[0] >= 0.5:
-                    self._measure(now, last_status)
-                    last_status = (now, self.worker.generated)
-                if changed:
-                    self._notify_change()
+                self._report(now, changed)
                 if on_frame is not None and on_frame(self, now) is False:
                     break
-                if show.finished() or seconds is not None and now >= seconds:
+                if self.stage.show.finished() or seconds is not None and now >= seconds:
                     break
                 deadline += period
                 if now > deadline + period:          # fell behind (a stall): start pacing afresh, no burst
@@ -114,6 +93,45 @@ class App:
                 source.stop()
             self.worker.stop()
             self.stage.compositor.release()
+
+    def _input(self):
+        """Keys become Commands; all queued Commands are applied. Returns True if the show changed."""
+        for event in pygame.event.get():
+            for command in self.keyboard.commands_for(event):
+                self.queue.put(command)
+        changed = False
+        for command in self.queue.drain():
+            changed |= self._apply(command)
+        if changed:
+            self.worker.wake()
+        self._finish_model_load()
+        return changed
+
+    def _update(self, now):
+        """Take the newly generated frames and advance the show. False: quit before the show even began."""
+        stage = self.stage
+        stage.add(self.worker.take(), retime=True)
+        if self._started is None and stage.ready():
+            self._started = now              # the show's clock starts when every tile has a first frame
+            log.info("showing %d tiles on a %dx%d screen", len(stage.compositor.frames.tracks), *self.display.size)
+        if self._started is not None:
+            stage.show.update(now - self._started)
+        return self._started is not None or stage.show.quit_at is None
+
+    def _render(self):
+        self.stage.draw(self.display.surface)
+        if self._shoot:
+            self._shoot = False
+            self.screenshot()
+        self.display.present()
+
+    def _report(self, now, changed):
+        """Status twice a second; the new state to on_change listeners after a change."""
+        if now - self._status_mark[0] >= 0.5:
+            self._measure(now, self._status_mark)
+            self._status_mark = (now, self.worker.generated)
+        if changed:
+            self._notify_change()
 
     def _measure(self, now, mark):
         stats = self.stage.stats

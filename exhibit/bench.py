@@ -19,7 +19,7 @@ def run(args, config, generator, seed):
     display = open_display(config.display, windowed=True)
     app = App(config, generator, display, seed, osc=args.osc)
     marks = {}
-    intervals = []
+    intervals, work = [], []
 
     def on_frame(app, now):
         if not app.stage.ready() or app.stage.show.wall < WARMUP:
@@ -30,6 +30,7 @@ def run(args, config, generator, seed):
                 threading.Thread(target=_osc, args=(app, args.seconds, marks), daemon=True).start()
             return True
         intervals.append(app.frame_times[-1])
+        work.append(app.work_times[-1])
         if now - marks["now"] >= args.seconds and (not args.osc or "osc" in marks):
             marks.update(end=now, cpu_end=time.process_time(), tiles_end=app.worker.generated)
             return False
@@ -56,6 +57,9 @@ def run(args, config, generator, seed):
           f"{elapsed:.1f} s measured, {len(frame_ms)} frames")
     print(f"frame time: median {np.median(frame_ms):.2f} ms, p90 {np.percentile(frame_ms, 90):.2f} ms, "
           f"p99 {p99:.2f} ms, max {frame_ms.max():.2f} ms")
+    work_ms = np.array(work) * 1000.0
+    print(f"render loop work per frame (the rest is waiting for the next frame or for a CPU): "
+          f"median {np.median(work_ms):.2f} ms, p99 {np.percentile(work_ms, 99):.2f} ms")
     print(f"fresh tiles: {tiles_per_s:.0f}/s   cpu: {cpu * 100:.0f}% of one core (whole process)")
     print(f"fps_median={fps_median:.1f} frame_p99_ms={p99:.1f} tiles_per_s={tiles_per_s:.0f}")
     if args.osc:          # with --osc the latency line is the last one

@@ -98,7 +98,8 @@ def networks():
             try:
                 ipaddress.ip_network(x, strict=False)
             except ValueError:
-                raise ConfigError(f"{name}: {x!r} is not a network; allowed values: CIDRs like \"10.0.0.0/8\"") from None
+                raise ConfigError(f"{name}: {x!r} is not a network; allowed values: CIDRs like "
+                                  f"\"10.0.0.0/8\"") from None
         return tuple(v)
     return check
 
