@@ -3,7 +3,7 @@
 Each frame: turn input into Commands, apply the queued Commands, take what the generation thread finished,
 advance the show to the clock, draw, present, wait for the next frame. Nothing in the loop waits on generation.
 
-Plug-in points for live control (exhibit/osc.py and friends):
+Plug-in points for live control (exhibit/osc/ and friends):
   app.queue       CommandQueue: put Commands from any thread
   app.on_change   [fn(snapshot)]: called on this thread after each frame in which Commands changed the show
   app.snapshot()  the state as a dict, from any thread

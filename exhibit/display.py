@@ -5,6 +5,7 @@ the screen's refresh; where the driver cannot sync (the dummy driver used for te
 paces itself to the configured frame rate.
 """
 import logging
+import os
 
 import pygame
 
@@ -20,24 +21,38 @@ NO_DISPLAY = ("no display found ({reason}). Run the exhibit on a machine with a 
               "or write the show to a file: python -m exhibit render --out show.mp4")
 
 
+# SDL falls back to these when it finds no screen; they draw into memory. Only a deliberate choice
+# (SDL_VIDEODRIVER=dummy, as tests and benchmarks set) may use them for a live show.
+HEADLESS_DRIVERS = ("offscreen", "dummy")
+
+
+def init_video(settings):
+    """Start SDL's video and check there is a real screen to show on; DisplayError says what to do if not."""
+    try:
+        pygame.display.init()
+    except pygame.error as error:
+        raise DisplayError(NO_DISPLAY.format(reason=error)) from None
+    driver = pygame.display.get_driver()
+    if driver in HEADLESS_DRIVERS and os.environ.get("SDL_VIDEODRIVER", "").lower() != driver:
+        pygame.display.quit()
+        raise DisplayError(NO_DISPLAY.format(reason=f"SDL found no screen and fell back to its {driver} driver"))
+    count = pygame.display.get_num_displays()
+    if count < 1:
+        raise DisplayError(NO_DISPLAY.format(reason="the video driver reports no screens"))
+    if settings.display >= count:
+        raise DisplayError(f"[display] display = {settings.display}: this machine has {count} screen(s); "
+                           f"allowed values: 0..{count - 1}")
+    pygame.display.set_allow_screensaver(False)
+    pygame.font.init()
+
+
 class Display:
     kind = "cpu"
 
     def __init__(self, settings, windowed=False):
         """settings: the config's [display] namespace."""
         self.settings = settings
-        try:
-            pygame.display.init()
-        except pygame.error as error:
-            raise DisplayError(NO_DISPLAY.format(reason=error)) from None
-        count = pygame.display.get_num_displays()
-        if count < 1:
-            raise DisplayError(NO_DISPLAY.format(reason="the video driver reports no screens"))
-        if settings.display >= count:
-            raise DisplayError(f"[display] display = {settings.display}: this machine has {count} screen(s); "
-                               f"allowed values: 0..{count - 1}")
-        pygame.display.set_allow_screensaver(False)
-        pygame.font.init()
+        init_video(settings)
         self.fullscreen = settings.fullscreen and not windowed
         self.vsync = False
         self.surface = None

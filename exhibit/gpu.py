@@ -13,7 +13,7 @@ import pygame
 from pygame._sdl2 import video
 
 from exhibit.compositor import Compositor, TileImage
-from exhibit.display import NO_DISPLAY, DisplayError
+from exhibit.display import DisplayError, init_video
 
 BLEND, ADD = 1, 2                 # SDL_BLENDMODE_BLEND, SDL_BLENDMODE_ADD
 CENTRED_ON = 0x2FFF0000           # SDL_WINDOWPOS_CENTERED_DISPLAY(n) = this | n
@@ -66,16 +66,7 @@ class GpuDisplay:
     def __init__(self, settings, windowed=False, require_hardware=True):
         os.environ.setdefault("SDL_RENDER_SCALE_QUALITY", "linear")      # tiles scale smoothly on the GPU
         self.settings = settings
-        try:
-            pygame.display.init()
-        except pygame.error as error:
-            raise DisplayError(NO_DISPLAY.format(reason=error)) from None
-        count = pygame.display.get_num_displays()
-        if settings.display >= count:
-            raise DisplayError(f"[display] display = {settings.display}: this machine has {count} screen(s); "
-                               f"allowed values: 0..{count - 1}")
-        pygame.display.set_allow_screensaver(False)
-        pygame.font.init()
+        init_video(settings)
         self.fullscreen = settings.fullscreen and not windowed
         where = (CENTRED_ON | settings.display,) * 2
         self.window = video.Window("Medium · Permeation", size=tuple(settings.window_size), position=where,

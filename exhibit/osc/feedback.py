@@ -1,0 +1,44 @@
+"""Feedback: state -> messages, so that a controller's faders and buttons follow the show."""
+import math
+
+from exhibit.commands import MODES
+from exhibit.osc.addresses import LEVELS, PREFIX
+
+
+def state_messages(snapshot):
+    """The messages that put a controller's faders and buttons where the show is."""
+    out = []
+    for level in LEVELS:
+        if level.name in snapshot:
+            value = float(snapshot[level.name])
+            out += [(f"{PREFIX}/{level.name}", (value,)), (f"{PREFIX}/{level.name}/fader", (level.to_fader(value),))]
+    if "mode" in snapshot:
+        out.append((f"{PREFIX}/mode", (str(snapshot["mode"]),)))
+        out += [(f"{PREFIX}/mode/{mode}", (float(mode == snapshot["mode"]),)) for mode in MODES]
+    if "paused" in snapshot:
+        out.append((f"{PREFIX}/pause", (float(bool(snapshot["paused"])),)))
+    if "captions" in snapshot:
+        out.append((f"{PREFIX}/captions", (float(bool(snapshot["captions"])),)))
+    if snapshot.get("model") is not None:
+        out.append((f"{PREFIX}/model", (str(snapshot["model"]),)))
+    return out
+
+
+STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames")
+
+
+def status_args(snapshot):
+    """`/exhibit/status` reply: key, value pairs (floats, ints, strings), easy to `route` in Max."""
+    args = []
+    for key in STATUS_KEYS:
+        value = snapshot.get(key)
+        if isinstance(value, bool) or key == "paused":
+            value = int(bool(value))
+        elif key == "frames":
+            value = int(value or 0)
+        elif isinstance(value, (int, float)) and not isinstance(value, str):
+            value = float(value) if math.isfinite(float(value)) else 0.0
+        else:
+            value = "" if value is None else str(value)
+        args += [key, value]
+    return args

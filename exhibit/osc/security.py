@@ -1,0 +1,66 @@
+"""Who may speak, and how often trouble is told: the sender allowlist and a rate-limited log."""
+import ipaddress
+import math
+import time
+
+# Loopback, private (RFC 1918), link-local and IPv6 unique-local networks: the gallery's own LAN.
+DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
+                 "169.254.0.0/16", "fc00::/7", "fe80::/10")
+
+
+
+
+# --- security and logging -------------------------------------------------------------------------
+
+def parse_allow(cidrs, key="osc.allow"):
+    """CIDR strings -> networks; ValueError naming the key and the culprit."""
+    if isinstance(cidrs, str) or not hasattr(cidrs, "__iter__"):
+        raise ValueError(f"{key}: expected a list of CIDR strings like \"192.168.0.0/16\", got {cidrs!r}")
+    networks = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(str(cidr), strict=False))
+        except ValueError:
+            raise ValueError(f"{key}: {cidr!r} is not a network; use CIDRs like \"192.168.1.0/24\" or "
+                             f"\"10.0.0.5/32\"") from None
+    return networks
+
+
+class Allowlist:
+    """Is a sender's IP inside one of the allowed networks? Answers are cached: a flood asks often."""
+
+    def __init__(self, networks):
+        self.networks = list(networks)
+        self._cache = {}
+
+    def __call__(self, host):
+        allowed = self._cache.get(host)
+        if allowed is None:
+            try:
+                ip = ipaddress.ip_address(host.split("%")[0])
+                if ip.version == 6 and ip.ipv4_mapped:      # a dual-stack socket sees IPv4 peers so
+                    ip = ip.ipv4_mapped
+                allowed = any(ip in net for net in self.networks)
+            except ValueError:
+                allowed = False
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[host] = allowed
+        return allowed
+
+
+class RateLimitedLog:
+    """One log line per kind of trouble every `interval` seconds, counting the lines held back."""
+
+    def __init__(self, emit, interval=5.0):
+        self.emit, self.interval = emit, interval
+        self._last, self._held = {}, {}
+
+    def warning(self, kind, message):
+        now = time.monotonic()
+        if now - self._last.get(kind, -math.inf) < self.interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        held = self._held.pop(kind, 0)
+        self._last[kind] = now
+        self.emit(message + (f" (and {held} more like it since the last report)" if held else ""))
