@@ -83,19 +83,28 @@ def overrides(args):
     return out
 
 
-def load_generator(config):
-    """The configured model, else the bundled default, else an untrained one (the show says so)."""
+def model_path(config):
+    """The configured model, else the bundled default, else None: an untrained one (the show says so)."""
     import model
 
+    if config.model.path:
+        return Path(config.model.path)
+    default = model.default_generator_path()
+    return default if default.exists() else None
+
+
+def load_generator(config, separate_process):
+    """The live show draws in a separate process (see exhibit/generator_process.py); a render in this one."""
+    import model
+
+    path = model_path(config)
+    if separate_process:
+        from exhibit.generator_process import RemoteGenerator
+        return RemoteGenerator(path, threads=config.worker.threads)
     if config.worker.threads:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(config.worker.threads)
-    if config.model.path:
-        return model.load_generator(config.model.path)
-    default = model.default_generator_path()
-    if default.exists():
-        return model.load_generator(default)
-    return model.new_generator(64)
+    return model.load_generator(path) if path else model.new_generator(64)
 
 
 def main(argv=None):
@@ -116,7 +125,7 @@ def main(argv=None):
 
     try:
         config = settings.load(args.config, overrides(args))
-        generator = load_generator(config)
+        generator = load_generator(config, separate_process=args.command != "render")
     except (settings.ConfigError, model.ModelFileError) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
@@ -136,15 +145,24 @@ def main(argv=None):
 
 def _live(config, generator, seed):
     from exhibit.app import App
+    from exhibit.generator_process import RemoteGenerator
     from exhibit.gpu import open_display
 
+    def open_model(path):
+        return RemoteGenerator(path, threads=config.worker.threads)
+
     display = open_display(config.display)
+    app = None
     try:
-        App(config, generator, display, seed).run()
+        app = App(config, generator, display, seed, open_model=open_model)
+        app.run()
     except KeyboardInterrupt:
         pass
     finally:
         display.close()
+        generator.close()
+        if app is not None:       # /exhibit/model may have swapped in another generator process
+            app.worker.generation.generator.close()
     return 0
 
 

@@ -30,10 +30,11 @@ log = logging.getLogger("exhibit")
 
 
 class App:
-    def __init__(self, config, generator, display, seed, osc=True):
+    def __init__(self, config, generator, display, seed, osc=True, open_model=None):
         from exhibit import keyboard, scenes
 
         self.config = config
+        self.open_model = open_model or model.load_generator   # how /exhibit/model loads a file
         self.display = display
         self.queue = c.CommandQueue()
         self.on_change = []
@@ -212,7 +213,7 @@ class App:
 
         def load():
             try:
-                self._loaded = (name, model.load_generator(path))
+                self._loaded = (name, self.open_model(path))
             except model.ModelFileError as error:
                 self._loaded = (name, error)
 

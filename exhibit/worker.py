@@ -5,9 +5,9 @@ images in one call, and hands them over with the show time they belong to. The r
 each tile crossfades between the freshest true frames it has (see frames.py), so when generation falls behind
 the frame rate holds and only the density of true samples drops.
 
-A thread, not a process: TensorFlow releases the GIL inside its ops, so a generation thread costs the render
-loop only the few Python steps around each call, and a process would have to ship every image across (and load
-TensorFlow and the model twice). Measured on 2 shared cores with the 64 px generator: see the README's numbers.
+The worker is a thread of the show; in the live show the drawing itself happens in a generator process
+(exhibit/generator_process.py), so the thread mostly waits on a pipe. That keeps TensorFlow out of the show's
+process, where its bundled LLVM would crash an LLVM-based graphics driver. A headless render draws in this thread.
 
 Two schedules choose what to generate next:
   LiveSchedule  the stalest tiles first, aimed one refresh cycle ahead of show time (the live show)
@@ -169,8 +169,11 @@ class Worker:
         yielded = False
         while not self._stop.is_set():
             if self._new_generator is not None:
+                old = self.generation.generator
                 self.generation.set_generator(self._new_generator, self.show.time)
                 self._new_generator = None
+                if hasattr(old, "close"):     # a generator process: only this thread draws with it, so end it here
+                    old.close()
                 self.schedule.forget()
             show = self.show
             # Reads of floats another thread writes: each is atomic in Python; a slightly stale value is harmless.

@@ -1,0 +1,49 @@
+"""The live show draws in a generator process, so TensorFlow never shares a process with the display."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import model
+from exhibit.generator_process import RemoteGenerator
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def remote():
+    generator = RemoteGenerator(None, resolution=32)
+    yield generator
+    generator.close()
+
+
+def test_the_generator_process_draws_what_the_model_draws_here(remote):
+    local = model.new_generator(32)
+    z = model.seeded_latents(5, 6, local.z_dim)
+    assert (remote.z_dim, remote.resolution, remote.name) == (local.z_dim, 32, "untrained")
+    assert np.array_equal(remote.generate(z, psi=0.7), local.generate(z, psi=0.7))
+
+
+def test_a_killed_generator_process_is_restarted_and_drawing_goes_on(remote):
+    z = model.seeded_latents(1, 2, remote.z_dim)
+    before = remote.generate(z)
+    remote._process.kill()
+    remote._process.join()
+    assert np.array_equal(remote.generate(z), before)
+
+
+def test_a_broken_model_file_is_the_same_clear_error_as_in_process(tmp_path):
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"PK\x03\x04 not really")
+    with pytest.raises(model.ModelFileError, match="broken.keras: not a generator file"):
+        RemoteGenerator(broken)
+
+
+def test_the_show_process_does_not_load_tensorflow():
+    """TensorFlow's global LLVM symbols crash LLVM-based graphics drivers (Mesa) loaded into the same process."""
+    code = ("import sys, exhibit.__main__, exhibit.app, exhibit.gpu, exhibit.display, exhibit.generator_process; "
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
