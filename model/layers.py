@@ -69,13 +69,14 @@ class ModulatedConv2D(keras.layers.Layer):
     checkerboard that training alone does not remove (StyleGAN2 blurs for the same reason).
     """
 
-    def __init__(self, filters, kernel_size=3, up=False, demodulate=True, activate=True, **kwargs):
+    def __init__(self, filters, kernel_size=3, up=False, demodulate=True, activate=True, noise=False, **kwargs):
         super().__init__(**kwargs)
         self.filters = filters
         self.kernel_size = 4 if up else kernel_size
         self.up = up
         self.demodulate = demodulate
         self.activate = activate
+        self.noise = noise
 
     def build(self, input_shape):
         x_shape, w_shape = input_shape
@@ -89,8 +90,16 @@ class ModulatedConv2D(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
         self.style = EqualizedDense(in_channels, bias_init=1.0, name="style")
         self.style.build(w_shape)
+        if self.noise:
+            # Per-pixel noise gives the generator a source of fine grain (brush texture, film grain); without it,
+            # it invents grain from its own weights, which shows as a lattice of cells. Drawing uses one fixed
+            # noise image per layer, so a tile is a pure function of its latent and the grain stays still.
+            size = int(x_shape[1]) * (2 if self.up else 1)
+            self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros")
+            self.fixed_noise = self.add_weight(name="fixed_noise", shape=(1, size, size, 1), trainable=False,
+                                               initializer=keras.initializers.RandomNormal(stddev=1.0, seed=size))
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         x, w = inputs
         styles = self.style(w)                                    # [N, in]
         weight = self.kernel * (1.0 / math.sqrt(self.fan_in))
@@ -108,12 +117,15 @@ class ModulatedConv2D(keras.layers.Layer):
         if self.demodulate:
             demod = tf.math.rsqrt(tf.matmul(tf.square(styles), weight_power) + 1e-8)  # [N, out]
             x = x * demod[:, None, None, :]
+        if self.noise:
+            noise = tf.random.normal(tf.concat([tf.shape(x)[:3], [1]], 0)) if training else self.fixed_noise
+            x = x + noise * self.noise_strength
         x = x + self.bias
         return leaky_relu(x) if self.activate else x
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size, "up": self.up,
-                "demodulate": self.demodulate, "activate": self.activate}
+                "demodulate": self.demodulate, "activate": self.activate, "noise": self.noise}
 
 
 @keras.saving.register_keras_serializable("permeation")

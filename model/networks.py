@@ -37,13 +37,13 @@ class Generator(keras.Model):
                         for i in range(mapping_layers)]
         self.blocks, self.to_rgb = [], []
         res = 4
-        self.blocks.append([ModulatedConv2D(channels_at(4, width), name="conv4")])
+        self.blocks.append([ModulatedConv2D(channels_at(4, width), noise=True, name="conv4")])
         self.to_rgb.append(ModulatedConv2D(3, kernel_size=1, demodulate=False, activate=False, name="rgb4"))
         while res < resolution:
             res *= 2
-            block = [ModulatedConv2D(channels_at(res, width), up=True, name=f"up{res}")]
+            block = [ModulatedConv2D(channels_at(res, width), up=True, noise=True, name=f"up{res}")]
             if res <= 16:   # a second conv where it is cheap adds structure at the scale of composition
-                block.append(ModulatedConv2D(channels_at(res, width), name=f"conv{res}"))
+                block.append(ModulatedConv2D(channels_at(res, width), noise=True, name=f"conv{res}"))
             self.blocks.append(block)
             self.to_rgb.append(ModulatedConv2D(3, kernel_size=1, demodulate=False, activate=False, name=f"rgb{res}"))
 
@@ -71,21 +71,24 @@ class Generator(keras.Model):
             x = layer(x)
         return x
 
-    def synthesize(self, w):
-        """w -> image in [-1, 1]. Each resolution adds its colours onto the upsampled image of the one below."""
+    def synthesize(self, w, training=False):
+        """w -> image in [-1, 1]. Each resolution adds its colours onto the upsampled image of the one below.
+
+        `training` draws fresh per-pixel noise; otherwise each layer uses its fixed noise image.
+        """
         x = tf.tile(self.const, [tf.shape(w)[0], 1, 1, 1])
         rgb = None
         for block, to_rgb in zip(self.blocks, self.to_rgb):
             for conv in block:
-                x = conv([x, w])
+                x = conv([x, w], training=training)
             y = to_rgb([x, w])
             if rgb is not None:
                 rgb = tf.image.resize(rgb, tf.shape(y)[1:3], method="bilinear")
             rgb = y if rgb is None else rgb + y
         return rgb
 
-    def call(self, z, psi=1.0):
-        return self.synthesize(truncate(self.map(z), self.w_avg, psi))
+    def call(self, z, psi=1.0, training=False):
+        return self.synthesize(truncate(self.map(z), self.w_avg, psi), training=training)
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution, "z_dim": self.z_dim, "w_dim": self.w_dim,

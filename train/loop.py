@@ -65,7 +65,7 @@ def make_step(models, strategy, config, global_batch):
     def discriminator_step(real, p, with_r1):
         z = tf.random.normal([local_batch, G.z_dim])
         with tf.GradientTape() as tape:
-            fake_logits = judge(augment(G(z), p))
+            fake_logits = judge(augment(G(z, training=True), p))
             real_augmented = augment(real, p)
             with tf.GradientTape() as r1_tape:
                 r1_tape.watch(real_augmented)
@@ -87,7 +87,7 @@ def make_step(models, strategy, config, global_batch):
         z = tf.random.normal([local_batch, G.z_dim])
         with tf.GradientTape() as tape:
             w = G.map(z)
-            logits = judge(augment(G.synthesize(w), p))
+            logits = judge(augment(G.synthesize(w, training=True), p))
             loss = average(tf.nn.softplus(-logits))
         grads = tape.gradient(loss, G.trainable_variables)
         models.g_opt.apply_gradients(zip(grads, G.trainable_variables))
