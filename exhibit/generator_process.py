@@ -41,9 +41,9 @@ def _serve(connection, path, resolution, threads):
             return          # the show has gone
         if request is None:
             return
-        z, psi = request
+        z, psi, noise = request
         try:
-            connection.send(("images", generator.generate(z, psi=psi)))
+            connection.send(("images", generator.generate(z, psi=psi, noise=noise)))
         except Exception as error:    # reported to the worker, which keeps the show on its last frames
             connection.send(("error", f"{type(error).__name__}: {error}"))
 
@@ -80,11 +80,11 @@ class RemoteGenerator:
         except (EOFError, OSError):
             raise RuntimeError(f"the generator process ended (exit code {self._process.exitcode})") from None
 
-    def generate(self, z, psi=1.0):
+    def generate(self, z, psi=1.0, noise=None):
         with self._lock:
             if not self._process.is_alive():      # killed or crashed: weeks-long shows restart it, and go on
                 self._start()
-            self._connection.send((z, float(psi)))
+            self._connection.send((z, float(psi), noise))
             kind, payload = self._receive()
         if kind == "error":
             raise RuntimeError(payload)

@@ -53,7 +53,8 @@ class Generation:
         moved = [i for i, tile in enumerate(tiles) if not self._same(tile, z[i], psi)]
         images = [None] * len(tiles)
         if moved:
-            drawn = self.generator.generate(z[moved], psi=psi)
+            # Each tile keeps its own grain (its number as noise index): a shared one would repeat across the grid.
+            drawn = self.generator.generate(z[moved], psi=psi, noise=np.asarray(tiles)[moved])
             for j, i in enumerate(moved):
                 images[i] = drawn[j]
                 self._last[int(tiles[i])] = (z[i], psi)

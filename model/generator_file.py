@@ -34,9 +34,10 @@ class LoadedGenerator:
         self.resolution = int(network.resolution)
         self.metadata = {"resolution": self.resolution, "z_dim": self.z_dim, **network.info}
 
-        @tf.function(input_signature=[tf.TensorSpec([None, self.z_dim], tf.float32), tf.TensorSpec([], tf.float32)])
-        def draw(z, psi):
-            images = network(z, psi=psi)
+        @tf.function(input_signature=[tf.TensorSpec([None, self.z_dim], tf.float32), tf.TensorSpec([], tf.float32),
+                                      tf.TensorSpec([None], tf.int32)])
+        def draw(z, psi, noise):
+            images = network(z, psi=psi, noise_index=noise)
             return tf.cast(tf.clip_by_value(tf.round(images * 127.5 + 127.5), 0.0, 255.0), tf.uint8)
 
         self._draw = draw
@@ -45,14 +46,21 @@ class LoadedGenerator:
     def name(self):
         return self.path.stem if self.path else "untrained"
 
-    def generate(self, z, psi=1.0):
-        """z: float32 [N, z_dim] -> uint8 [N, R, R, 3]. psi < 1 pulls toward the average image (truncation)."""
+    def generate(self, z, psi=1.0, noise=None):
+        """z: float32 [N, z_dim] -> uint8 [N, R, R, 3]. psi < 1 pulls toward the average image (truncation).
+
+        noise: ints [N], which fixed grain each image gets (default 0 for all). Images side by side look best with
+        different numbers; an image that should stay itself over time keeps its number.
+        """
         z = np.asarray(z, np.float32)
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"latents must have shape [N, {self.z_dim}], got {list(z.shape)}")
+        noise = np.zeros(len(z), np.int32) if noise is None else np.asarray(noise, np.int32).reshape(-1)
+        if len(noise) != len(z):
+            raise ValueError(f"noise must have one number per latent ({len(z)}), got {len(noise)}")
         if len(z) == 0:
             return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
-        return self._draw(z, np.float32(psi)).numpy()
+        return self._draw(z, np.float32(psi), noise).numpy()
 
 
 def save_generator(generator, path, metadata=None):

@@ -8,6 +8,7 @@ MirroredStrategy computes exactly the same function.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 SQRT2 = math.sqrt(2.0)
@@ -16,6 +17,20 @@ SQRT2 = math.sqrt(2.0)
 def leaky_relu(x):
     """LeakyReLU(0.2) with the gain that keeps activations at unit variance."""
     return tf.nn.leaky_relu(x, alpha=0.2) * SQRT2
+
+
+NOISE_IMAGES = 256
+
+
+def noise_images(size):
+    """The fixed noise images a layer draws with, one per noise index: the same on every machine (PCG64).
+
+    Training draws fresh noise every step; drawing uses these, so an image is a pure function of its latent and
+    its noise index. The exhibit gives each tile its own index: one shared noise image would print the same faint
+    motif into every tile of the grid.
+    """
+    rng = np.random.Generator(np.random.PCG64([size, 2021]))
+    return tf.constant(rng.standard_normal((NOISE_IMAGES, size, size, 1), dtype=np.float32))
 
 
 def blur(x):
@@ -92,14 +107,12 @@ class ModulatedConv2D(keras.layers.Layer):
         self.style.build(w_shape)
         if self.noise:
             # Per-pixel noise gives the generator a source of fine grain (brush texture, film grain); without it,
-            # it invents grain from its own weights, which shows as a lattice of cells. Drawing uses one fixed
-            # noise image per layer, so a tile is a pure function of its latent and the grain stays still.
+            # it invents grain from its own weights, which shows as a lattice of cells.
             size = int(x_shape[1]) * (2 if self.up else 1)
             self.noise_strength = self.add_weight(name="noise_strength", shape=(), initializer="zeros")
-            self.fixed_noise = self.add_weight(name="fixed_noise", shape=(1, size, size, 1), trainable=False,
-                                               initializer=keras.initializers.RandomNormal(stddev=1.0, seed=size))
+            self.noise_bank = noise_images(size)
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, noise_index=None):
         x, w = inputs
         styles = self.style(w)                                    # [N, in]
         weight = self.kernel * (1.0 / math.sqrt(self.fan_in))
@@ -118,7 +131,12 @@ class ModulatedConv2D(keras.layers.Layer):
             demod = tf.math.rsqrt(tf.matmul(tf.square(styles), weight_power) + 1e-8)  # [N, out]
             x = x * demod[:, None, None, :]
         if self.noise:
-            noise = tf.random.normal(tf.concat([tf.shape(x)[:3], [1]], 0)) if training else self.fixed_noise
+            if training:
+                noise = tf.random.normal(tf.concat([tf.shape(x)[:3], [1]], 0))
+            else:
+                if noise_index is None:
+                    noise_index = tf.zeros([tf.shape(x)[0]], tf.int32)
+                noise = tf.gather(self.noise_bank, noise_index % NOISE_IMAGES)
             x = x + noise * self.noise_strength
         x = x + self.bias
         return leaky_relu(x) if self.activate else x

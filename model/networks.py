@@ -71,24 +71,24 @@ class Generator(keras.Model):
             x = layer(x)
         return x
 
-    def synthesize(self, w, training=False):
+    def synthesize(self, w, training=False, noise_index=None):
         """w -> image in [-1, 1]. Each resolution adds its colours onto the upsampled image of the one below.
 
-        `training` draws fresh per-pixel noise; otherwise each layer uses its fixed noise image.
+        `training` draws fresh per-pixel noise; otherwise sample i uses fixed noise image noise_index[i] (0 if None).
         """
         x = tf.tile(self.const, [tf.shape(w)[0], 1, 1, 1])
         rgb = None
         for block, to_rgb in zip(self.blocks, self.to_rgb):
             for conv in block:
-                x = conv([x, w], training=training)
+                x = conv([x, w], training=training, noise_index=noise_index)
             y = to_rgb([x, w])
             if rgb is not None:
                 rgb = tf.image.resize(rgb, tf.shape(y)[1:3], method="bilinear")
             rgb = y if rgb is None else rgb + y
         return rgb
 
-    def call(self, z, psi=1.0, training=False):
-        return self.synthesize(truncate(self.map(z), self.w_avg, psi), training=training)
+    def call(self, z, psi=1.0, training=False, noise_index=None):
+        return self.synthesize(truncate(self.map(z), self.w_avg, psi), training=training, noise_index=noise_index)
 
     def get_config(self):
         return {**super().get_config(), "resolution": self.resolution, "z_dim": self.z_dim, "w_dim": self.w_dim,

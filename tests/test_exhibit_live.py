@@ -32,9 +32,9 @@ class SlowGenerator:
         self.inner, self.delay = inner, delay
         self.z_dim, self.resolution, self.metadata, self.name = inner.z_dim, inner.resolution, {}, "slow"
 
-    def generate(self, z, psi=1.0):
+    def generate(self, z, psi=1.0, noise=None):
         time.sleep(self.delay)
-        return self.inner.generate(z, psi)
+        return self.inner.generate(z, psi, noise)
 
 
 def live(tmp_path, **sections):

@@ -131,3 +131,18 @@ def test_a_newer_file_format_asks_for_an_update(tiny, tmp_path):
             archive.writestr(name, data)
     with pytest.raises(model.ModelFileError, match="future.keras: made by a newer version"):
         model.load_generator(tmp_path / "future.keras")
+
+
+def test_noise_numbers_give_each_image_its_own_fixed_grain(tiny):
+    """The exhibit gives every tile its own noise number: same number, same image; another number, other grain."""
+    z = np.repeat(model.seeded_latents(4, 1, tiny.z_dim), 3, axis=0)
+    tiny.network.blocks[-1][0].noise_strength.assign(1.0)   # a fresh generator starts with no noise at all
+    try:
+        images = tiny.generate(z, noise=[0, 0, 7]).astype(int)
+        assert np.array_equal(images[0], images[1])
+        assert np.abs(images[2] - images[0]).mean() > 1
+        assert np.array_equal(tiny.generate(z[:1], noise=[7]), images[2:3].astype(np.uint8))
+        with pytest.raises(ValueError, match="one number per latent"):
+            tiny.generate(z, noise=[1, 2])
+    finally:
+        tiny.network.blocks[-1][0].noise_strength.assign(0.0)

@@ -294,7 +294,9 @@ def _load_real(folder, resolution, min_images):
 def _generate(generator, n, seed, psi, batch=GRID_TILES):
     """n images from the seeded latents, in batches so memory stays flat."""
     z = model.seeded_latents(seed, n, generator.z_dim)
-    return np.concatenate([generator.generate(z[i:i + batch], psi=psi) for i in range(0, n, batch)])
+    # Each sample its own grain (noise index), as each tile of the exhibit has.
+    return np.concatenate([generator.generate(z[i:i + batch], psi=psi, noise=np.arange(i, min(i + batch, n)))
+                           for i in range(0, n, batch)])
 
 
 def evaluate(args):

@@ -213,7 +213,7 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
                 tf.summary.scalar("speed/images_per_second", rate)
             last_report, last_report_images = now, state["images_seen"]
         if chief and (step % o["sample_every"] == 0 or step == t["steps"]):
-            sheet = sheets.grid(drawer.generate(sample_z), columns=8)
+            sheet = sheets.grid(drawer.generate(sample_z, noise=np.arange(len(sample_z))), columns=8)
             sheets.save_png(sheet, run_dir / "samples" / f"step-{step:08d}.png")
             with writer.as_default(step=step):
                 tf.summary.image("samples", sheet[None], max_outputs=1)
@@ -257,7 +257,7 @@ def _check_run_dir(run_dir, config, chief):
 
 def _final_pictures(drawer, run_dir):
     """A 14x14 contact sheet, as the exhibit shows it, and an interpolation strip."""
-    tiles = drawer.generate(model.seeded_latents(SAMPLE_SEED + 1, 196, drawer.z_dim))
+    tiles = drawer.generate(model.seeded_latents(SAMPLE_SEED + 1, 196, drawer.z_dim), noise=np.arange(196))
     sheets.save_png(sheets.grid(tiles, columns=14), run_dir / "contact-sheet.png")
     strip, steps = sheets.interpolation_images(drawer, SAMPLE_SEED + 2)
     sheets.save_png(sheets.grid(strip, columns=steps), run_dir / "interpolation.png")
@@ -269,7 +269,7 @@ def _quality(drawer, real, samples=512):
 
     pick = np.random.default_rng(0).permutation(len(real))[:samples]
     real = real[pick]
-    fake = drawer.generate(model.seeded_latents(SAMPLE_SEED + 3, len(real), drawer.z_dim))
+    fake = drawer.generate(model.seeded_latents(SAMPLE_SEED + 3, len(real), drawer.z_dim), noise=np.arange(len(real)))
     return {"swd": evaluate.sliced_wasserstein(real, fake)["swd"],
             "memorisation_ratio": evaluate.memorisation(fake, real)["ratio"],
             "smoothness_max_over_mean": evaluate.interpolation_smoothness(drawer, seed=SAMPLE_SEED)["max_over_mean"]}

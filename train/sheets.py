@@ -27,4 +27,5 @@ def interpolation_images(generator, seed, rows=6, steps=12, psi=1.0):
     ends = model.seeded_latents(seed, rows * 2, generator.z_dim)
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[None, :, None]
     z = model.slerp(ends[0::2, None, :], ends[1::2, None, :], t).reshape(-1, generator.z_dim)
-    return generator.generate(z, psi=psi), steps
+    noise = np.repeat(np.arange(rows), steps)   # each walk keeps its grain, as a tile does in the exhibit
+    return generator.generate(z, psi=psi, noise=noise), steps
