@@ -32,7 +32,8 @@ class LoadedGenerator:
         self.path = Path(path) if path else None
         self.z_dim = int(network.z_dim)
         self.resolution = int(network.resolution)
-        self.metadata = {"resolution": self.resolution, "z_dim": self.z_dim, **network.info}
+        # Plain JSON values: Keras hands the config back in tracking containers that cannot be pickled or sent.
+        self.metadata = json.loads(json.dumps({"resolution": self.resolution, "z_dim": self.z_dim, **network.info}))
 
         @tf.function(input_signature=[tf.TensorSpec([None, self.z_dim], tf.float32), tf.TensorSpec([], tf.float32),
                                       tf.TensorSpec([None], tf.int32)])

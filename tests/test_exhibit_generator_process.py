@@ -26,6 +26,19 @@ def test_the_generator_process_draws_what_the_model_draws_here(remote):
     assert np.array_equal(remote.generate(z, psi=0.7), local.generate(z, psi=0.7))
 
 
+def test_a_saved_model_file_draws_the_same_in_the_generator_process(tmp_path):
+    local = model.new_generator(32, seed=2)
+    path = model.save_generator(local.network, tmp_path / "paintings.keras", {"dataset": "paintings", "steps": 3,
+                                                                              "training": {"train": {"seed": 0}}})
+    remote = RemoteGenerator(path)
+    try:
+        z = model.seeded_latents(6, 4, local.z_dim)
+        assert remote.name == "paintings" and remote.metadata["dataset"] == "paintings"
+        assert np.array_equal(remote.generate(z, noise=[0, 1, 2, 3]), local.generate(z, noise=[0, 1, 2, 3]))
+    finally:
+        remote.close()
+
+
 def test_a_killed_generator_process_is_restarted_and_drawing_goes_on(remote):
     z = model.seeded_latents(1, 2, remote.z_dim)
     before = remote.generate(z)
