@@ -200,7 +200,11 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
         state["wall_seconds"] = wall_at_start + time.monotonic() - session_start
 
         now = time.monotonic()
-        if now - last_report >= o["log_every_seconds"] or step == t["steps"] or step == start_step + 1:
+        if step == start_step + 1:
+            # The first step includes building the traced step: a rate measured over it would be meaningless.
+            log(f"step {step}/{t['steps']}  training step ready after {now - last_report:.0f} s")
+            last_report, last_report_images = now, state["images_seen"]
+        elif now - last_report >= o["log_every_seconds"] or step == t["steps"]:
             rate = (state["images_seen"] - last_report_images) / max(now - last_report, 1e-9)
             eta = (t["steps"] - step) * global_batch / max(rate, 1e-9)
             values = {k: float(v) for k, v in metrics.items()}
