@@ -8,6 +8,7 @@
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -145,6 +146,7 @@ def main(argv=None):
 
 def _live(config, generator, seed):
     from exhibit.app import App
+    from exhibit.commands import Quit
     from exhibit.generator_process import RemoteGenerator
     from exhibit.gpu import open_display
 
@@ -155,6 +157,8 @@ def _live(config, generator, seed):
     app = None
     try:
         app = App(config, generator, display, seed, open_model=open_model)
+        # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
+        signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
         app.run()
     except KeyboardInterrupt:
         pass

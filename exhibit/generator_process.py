@@ -21,7 +21,10 @@ START_SECONDS = 300     # loading TensorFlow and a model on a slow machine
 
 def _serve(connection, path, resolution, threads):
     """The child: load the model, describe it, then draw whatever latents arrive until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)     # Ctrl-C is the show's to handle; it then closes us
+    # Ctrl-C and SIGTERM reach the whole process group; they are the show's to handle, and it then closes us
+    # (if the show dies instead, the pipe closes and we end).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(os, "nice"):
         os.nice(5)      # the render loop in the parent comes first; generation takes what is left
     if threads:

@@ -136,7 +136,10 @@ class Receiver:
 
 def receive(options):
     """The receiver process: bind, say so (or why not) on stdout, serve until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl+C is for the show, which then stops us in order
+    # Ctrl+C and a service manager's SIGTERM reach the whole process group; they are for the show, which then
+    # stops us in order (and if the show dies, stdin closes and we end anyway).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     def out(message):
         sys.stdout.write(json.dumps(message) + "\n")
