@@ -15,7 +15,6 @@ Two schedules choose what to generate next:
 """
 import logging
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -111,28 +110,6 @@ class LiveSchedule:
         self.target[:] = -math.inf
 
 
-NICER = 5     # generation threads run this much nicer than the render loop
-
-
-def yield_cpu_to_render_loop():
-    """Lower the scheduling priority of this thread and TensorFlow's compute threads (Linux: nice is per thread).
-
-    On a machine with fewer cores than busy threads, the render loop then gets the CPU first and holds its frame
-    rate; generation uses whatever is left, and only the density of true frames drops. Elsewhere: a no-op.
-    """
-    if not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
-        return
-    own = threading.get_native_id()
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            with open(f"/proc/self/task/{tid}/comm") as f:
-                name = f.read().strip()
-            if int(tid) == own or name.startswith("tf_"):
-                os.setpriority(os.PRIO_PROCESS, int(tid), min(19, os.getpriority(os.PRIO_PROCESS, int(tid)) + NICER))
-        except (OSError, ValueError):
-            pass
-
-
 class Worker:
     """Background thread: LiveSchedule + Generation, results in a deque the render loop drains every frame."""
 
@@ -167,7 +144,6 @@ class Worker:
         self._wake.set()
 
     def _run(self):
-        yielded = False
         while not self._stop.is_set():
             if self._new_generator is not None:
                 old = self.generation.generator
@@ -194,9 +170,6 @@ class Worker:
             if batch.fresh:
                 self.schedule.learn(batch.fresh, time.perf_counter() - started)
                 self.generated += batch.fresh
-                if not yielded:          # TensorFlow has made its threads by now
-                    yield_cpu_to_render_loop()
-                    yielded = True
             self.results.append(batch)
             if not batch.fresh:
                 self._nap()            # holding still: nothing new to draw, check again shortly

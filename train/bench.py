@@ -8,7 +8,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
 
 
 def _median_rate(fn, items, rounds):
