@@ -1,1 +1,17 @@
-"""The exhibit: a living grid of generated tiles on a screen, played live over OSC or the keyboard."""
+"""The exhibit: a living grid of generated tiles on a screen, played live over OSC or the keyboard.
+
+Read it in this order. The folders are layers; each one's `__init__` says what it holds.
+  __main__.py   the command line: the live show, render, bench, send
+  config.py     every setting, its default and what it accepts (configs/exhibit.toml)
+  commands.py   the one vocabulary: Commands that keys, OSC, scenes and tests all speak
+  show/         pure state and time: where each tile is on its latent path at a show time (no pygame, no TF)
+  generation/   drawing tiles: the worker that batches requests, the generator process that runs the model
+  screen/       everything that touches pygame: display, compositor (crossfades, mosaic), overlays, GPU path
+  control/      input turned into Commands: keyboard, scenes, OSC (receiver, feedback), `send`, the OSC bench
+  stage.py      the show, generation and compositor wired together: shared by live and render
+  live.py       the game loop: events -> update -> render -> tick, on a real display
+  render.py     the same stage on a fixed clock, frame by frame, to video or PNG files
+  bench.py      the live loop measured
+Layer rules (a test enforces them): show/ imports neither pygame nor TensorFlow; the show's own process never
+imports TensorFlow (the model is drawn in the generator process).
+"""

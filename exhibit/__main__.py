@@ -100,7 +100,7 @@ def load_generator(config, separate_process):
 
     path = model_path(config)
     if separate_process:
-        from exhibit.generator_process import RemoteGenerator
+        from exhibit.generation.process import RemoteGenerator
         return RemoteGenerator(path, threads=config.worker.threads)
     if config.worker.threads:
         import tensorflow as tf
@@ -111,7 +111,7 @@ def load_generator(config, separate_process):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "send":                 # no TensorFlow, no pygame: answer fast
-        from exhibit import send
+        from exhibit.control import send
         return send.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
     args = parse(argv)
@@ -121,7 +121,7 @@ def main(argv=None):
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
     from exhibit import config as settings
-    from exhibit.display import DisplayError
+    from exhibit.screen.display import DisplayError
     import model
 
     try:
@@ -130,7 +130,7 @@ def main(argv=None):
     except (settings.ConfigError, model.ModelFileError) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
-    from exhibit.show import initial_seed
+    from exhibit.show.state import initial_seed
     seed = initial_seed(config.show.seed)
     try:
         if args.command == "render":
@@ -145,10 +145,10 @@ def main(argv=None):
 
 
 def _live(config, generator, seed):
-    from exhibit.app import App
+    from exhibit.live import App
     from exhibit.commands import Quit
-    from exhibit.generator_process import RemoteGenerator
-    from exhibit.gpu import open_display
+    from exhibit.generation.process import RemoteGenerator
+    from exhibit.screen.gpu import open_display
 
     def open_model(path):
         return RemoteGenerator(path, threads=config.worker.threads)

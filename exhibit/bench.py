@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 
-from exhibit.app import App
-from exhibit.gpu import open_display
+from exhibit.live import App
+from exhibit.screen.gpu import open_display
 
 WARMUP = 3.0     # seconds after the first full grid before measuring: graph tracing, rate learning
 
@@ -69,7 +69,7 @@ def run(args, config, generator, seed):
 
 
 def _osc(app, seconds, marks):
-    from exhibit import osc
+    from exhibit.control import osc
     try:
         marks["osc"] = osc.bench(app, seconds)
     except Exception as error:          # the frame numbers still stand; say what failed

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 import pygame
 
-from exhibit.clock import FixedClock
+from exhibit.show.clock import FixedClock
 from exhibit.stage import Stage
-from exhibit.worker import GridSchedule
+from exhibit.generation.worker import GridSchedule
 
 log = logging.getLogger("exhibit")
 

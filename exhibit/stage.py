@@ -7,10 +7,10 @@ frames each picture needs. Both call the same `apply`, `add` and `draw`.
 import logging
 
 from exhibit import commands as c
-from exhibit.compositor import Compositor
-from exhibit.overlays import Overlays, load_names
-from exhibit.show import Show
-from exhibit.worker import Generation
+from exhibit.screen.compositor import Compositor
+from exhibit.screen.overlays import Overlays, load_names
+from exhibit.show.state import Show
+from exhibit.generation.worker import Generation
 
 log = logging.getLogger("exhibit")
 

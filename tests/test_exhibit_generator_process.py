@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import model
-from exhibit.generator_process import RemoteGenerator
+from exhibit.generation.process import RemoteGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_a_broken_model_file_is_the_same_clear_error_as_in_process(tmp_path):
 
 def test_the_show_process_does_not_load_tensorflow():
     """TensorFlow's global LLVM symbols crash LLVM-based graphics drivers (Mesa) loaded into the same process."""
-    code = ("import sys, exhibit.__main__, exhibit.app, exhibit.gpu, exhibit.display, exhibit.generator_process; "
+    code = ("import sys, exhibit.__main__, exhibit.live, exhibit.screen.gpu, exhibit.screen.display, exhibit.generation.process; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -14,8 +14,8 @@ import pytest
 import model
 from exhibit import commands as c
 from exhibit import config
-from exhibit.app import App
-from exhibit.display import Display
+from exhibit.live import App
+from exhibit.screen.display import Display
 from exhibit.render import pixels
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +123,7 @@ def test_no_display_gives_a_message_that_says_what_to_do(tmp_path, driver):
 
 def test_gpu_renderer_draws_the_same_grid(tmp_path, generator):
     """The SDL-renderer path (in software here: the dummy driver has no GPU) lays out the grid like the CPU path."""
-    from exhibit.gpu import GpuDisplay
+    from exhibit.screen.gpu import GpuDisplay
 
     pictures = {}
     for kind in ("cpu", "gpu"):

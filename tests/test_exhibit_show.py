@@ -4,8 +4,8 @@ import pytest
 
 from exhibit import commands as c
 from exhibit import config
-from exhibit.choreography import Choreography
-from exhibit.show import Show
+from exhibit.show.choreography import Choreography
+from exhibit.show.state import Show
 
 Z = 32
 

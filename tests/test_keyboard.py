@@ -3,7 +3,7 @@ import pygame
 import pytest
 
 from exhibit import commands as c
-from exhibit.keyboard import HELP, Keyboard
+from exhibit.control.keyboard import HELP, Keyboard
 
 
 @pytest.fixture(scope="module")

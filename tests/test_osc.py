@@ -10,8 +10,9 @@ import time
 import pytest
 
 from exhibit import commands as c
-from exhibit import config, osc
-from exhibit.show import Show
+from exhibit import config
+from exhibit.control import osc
+from exhibit.show.state import Show
 
 P = osc.PREFIX
 
@@ -269,7 +270,7 @@ BAD = [
 
 def test_bad_arguments_are_rejected_and_logged_rate_limited(live, peer, caplog):
     before = live.snapshot()
-    with caplog.at_level(logging.WARNING, logger="exhibit.osc"):
+    with caplog.at_level(logging.WARNING, logger="exhibit.control.osc"):
         for address, args in BAD * 3:
             peer.send(live.server.port, address, *args)
         # Newer messages to one address in a burst supersede older ones.
@@ -280,7 +281,7 @@ def test_bad_arguments_are_rejected_and_logged_rate_limited(live, peer, caplog):
     for key in ("speed", "psi", "blackout", "brightness", "mode", "seed", "captions", "paused", "wave"):
         assert after[key] == before[key], f"{key} changed by a rejected message"
     assert not live.app_commands
-    lines = [r.getMessage() for r in caplog.records if r.name == "exhibit.osc"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "exhibit.control.osc"]
     assert 1 <= len(lines) <= 2, lines
     assert "rejected" in lines[0]
     peer.expect(f"{P}/never", timeout=0.3)                  # collect what came back meanwhile
@@ -381,7 +382,7 @@ def test_flood_is_coalesced_and_the_last_value_wins(live, peer):
 
 
 def test_allowlist_drops_other_senders(peer, caplog):
-    with caplog.at_level(logging.WARNING, logger="exhibit.osc"):
+    with caplog.at_level(logging.WARNING, logger="exhibit.control.osc"):
         with LiveShow(feedback_port=0, allow=["10.0.0.0/8", "127.0.0.2/32"]) as live:
             before = live.snapshot()["speed"]
             for _ in range(20):
@@ -441,7 +442,7 @@ def test_receiver_that_dies_is_started_again(live, peer):
 
 
 def test_send_prints_the_reply(live, capsys):
-    from exhibit import send
+    from exhibit.control import send
     assert send.main([f"{P}/ping", "--port", str(live.server.port)]) == 0
     assert capsys.readouterr().out.strip() == f"{P}/pong"
     assert send.main([f"{P}/speed", "-1", "--port", str(live.server.port)]) == 1    # negative: an argument ...

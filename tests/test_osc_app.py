@@ -11,9 +11,10 @@ import pytest
 
 import model
 from exhibit import commands as c
-from exhibit import config, osc
-from exhibit.app import App
-from exhibit.display import Display
+from exhibit import config
+from exhibit.control import osc
+from exhibit.live import App
+from exhibit.screen.display import Display
 
 from tests.test_osc import Peer
 

@@ -4,8 +4,8 @@ import logging
 
 from exhibit import commands as c
 from exhibit import config
-from exhibit.scenes import SceneStore
-from exhibit.show import Show
+from exhibit.control.scenes import SceneStore
+from exhibit.show.state import Show
 
 
 def new_show(seed=1):
@@ -47,7 +47,7 @@ def test_saving_again_keeps_other_slots(tmp_path):
 def test_unreadable_file_is_moved_aside(tmp_path, caplog):
     path = tmp_path / "scenes.json"
     path.write_text("{ not json")
-    with caplog.at_level(logging.ERROR, logger="exhibit.scenes"):
+    with caplog.at_level(logging.ERROR, logger="exhibit.control.scenes"):
         store = SceneStore(path)
     assert store.recall(1) == []
     assert "scenes.json cannot be read" in caplog.text
@@ -60,7 +60,7 @@ def test_unreadable_file_is_moved_aside(tmp_path, caplog):
 def test_bad_values_in_a_hand_edited_file_are_skipped(tmp_path, caplog):
     path = tmp_path / "scenes.json"
     path.write_text(json.dumps({"version": 1, "scenes": {"2": {"mode": "spin", "speed": 99, "psi": 0.5}}}))
-    with caplog.at_level(logging.WARNING, logger="exhibit.scenes"):
+    with caplog.at_level(logging.WARNING, logger="exhibit.control.scenes"):
         assert SceneStore(path).recall(2) == [c.SetPsi(0.5)]
     assert "skipping mode" in caplog.text and "skipping speed" in caplog.text
 
@@ -69,7 +69,7 @@ def test_unwritable_folder_keeps_the_show_going(tmp_path, caplog):
     blocker = tmp_path / "file"
     blocker.write_text("a file where the folder should be")
     store = SceneStore(blocker / "scenes.json")
-    with caplog.at_level(logging.ERROR, logger="exhibit.scenes"):
+    with caplog.at_level(logging.ERROR, logger="exhibit.control.scenes"):
         store.save(1, {"mode": "hold"})
     assert "cannot write" in caplog.text
     assert store.recall(1) == [c.SetMode("hold")]

@@ -13,7 +13,7 @@ import random
 import numpy as np
 
 from exhibit import commands as c
-from exhibit.choreography import Choreography, derive
+from exhibit.show.choreography import Choreography, derive
 
 log = logging.getLogger("exhibit")
 

@@ -18,10 +18,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
-from exhibit import osc
+from exhibit.control import osc
 
 FLOOD_RATE = 30_000            # messages per second the flood process aims for
 PROBE_TIMEOUT = 1.0            # seconds; a probe not seen on screen by then counts as lost
@@ -42,7 +43,7 @@ def bench(app, seconds):
         quiet = probe.run(half)
         fps_quiet = probe.fps
         before = dict(server.counts)
-        flood = subprocess.Popen([sys.executable, "-m", "exhibit.osc_bench", "flood", "--port", str(server.port),
+        flood = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc_bench", "flood", "--port", str(server.port),
                                   "--seconds", str(half + 1.0), "--rate", str(FLOOD_RATE)],
                                  stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": _root()})
         time.sleep(0.5)         # let the flood reach full rate before probing through it
@@ -124,7 +125,7 @@ class Probe:
 
 
 def _root():
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    here = str(Path(__file__).resolve().parents[2])    # the folder that holds exhibit/
     return os.pathsep.join([here] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 
@@ -156,7 +157,7 @@ def flood(port, seconds, rate, host="127.0.0.1"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m exhibit.osc_bench",
+    parser = argparse.ArgumentParser(prog="python -m exhibit.control.osc_bench",
                                      description="The flood half of `python -m exhibit bench --osc`.")
     parser.add_argument("mode", choices=["flood"])
     parser.add_argument("--port", type=int, required=True)

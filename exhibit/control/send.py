@@ -14,7 +14,7 @@ import socket
 import sys
 import time
 
-from exhibit.osc import DEFAULT_PORT, Malformed, encode, parse
+from exhibit.control.osc import DEFAULT_PORT, Malformed, encode, parse
 
 
 def typed(text):

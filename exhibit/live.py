@@ -21,17 +21,17 @@ import pygame
 
 import model
 from exhibit import commands as c
-from exhibit.clock import RealClock
-from exhibit.compositor import Compositor
+from exhibit.show.clock import RealClock
+from exhibit.screen.compositor import Compositor
 from exhibit.stage import Stage
-from exhibit.worker import Worker
+from exhibit.generation.worker import Worker
 
 log = logging.getLogger("exhibit")
 
 
 class App:
     def __init__(self, config, generator, display, seed, osc=True, open_model=None):
-        from exhibit import keyboard, scenes
+        from exhibit.control import keyboard, scenes
 
         self.config = config
         self.open_model = open_model or model.load_generator   # how /exhibit/model loads a file
@@ -42,7 +42,7 @@ class App:
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
         self.scenes = scenes.SceneStore(config.paths.scenes)
-        from exhibit.gpu import GpuCompositor, GpuDisplay
+        from exhibit.screen.gpu import GpuCompositor, GpuDisplay
         kind = GpuCompositor if isinstance(display, GpuDisplay) else Compositor
         self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP,
                            compositor=kind)
@@ -153,7 +153,7 @@ class App:
     def _start_inputs(self):
         if not self.osc:
             return
-        from exhibit import osc
+        from exhibit.control import osc
         try:
             self.inputs.append(osc.start(self))
         except (OSError, ValueError) as error:     # e.g. the port is taken: show anyway, say so

@@ -12,8 +12,8 @@ import numpy as np
 import pygame
 from pygame._sdl2 import video
 
-from exhibit.compositor import Compositor, TileImage
-from exhibit.display import DisplayError, init_video
+from exhibit.screen.compositor import Compositor, TileImage
+from exhibit.screen.display import DisplayError, init_video
 
 BLEND, ADD = 1, 2                 # SDL_BLENDMODE_BLEND, SDL_BLENDMODE_ADD
 CENTRED_ON = 0x2FFF0000           # SDL_WINDOWPOS_CENTERED_DISPLAY(n) = this | n
@@ -150,7 +150,7 @@ class GpuCompositor(Compositor):
 
 def open_display(settings, windowed=False):
     """The GPU display where it can be had (see module doc), else the CPU one."""
-    from exhibit.display import Display
+    from exhibit.screen.display import Display
 
     choice = settings.renderer
     if choice == "cpu" or choice == "auto" and os.environ.get("SDL_VIDEODRIVER") == "dummy":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pygame
 
-from exhibit.frames import TileFrames
+from exhibit.screen.frames import TileFrames
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from exhibit import commands
 from exhibit.commands import CommandError
-from exhibit.osc.addresses import PREFIX, Context
-from exhibit.osc.feedback import state_messages, status_args
-from exhibit.osc.packets import encode
-from exhibit.osc.receiver import COUNTS
-from exhibit.osc.security import DEFAULT_ALLOW, parse_allow
+from exhibit.control.osc.addresses import PREFIX, Context
+from exhibit.control.osc.feedback import state_messages, status_args
+from exhibit.control.osc.packets import encode
+from exhibit.control.osc.receiver import COUNTS
+from exhibit.control.osc.security import DEFAULT_ALLOW, parse_allow
 
-log = logging.getLogger("exhibit.osc")
+log = logging.getLogger("exhibit.control.osc")
 
 DEFAULT_PORT = 8000
 DEFAULT_FEEDBACK_PORT = 9000
@@ -53,9 +53,9 @@ class OscServer:
 
     def _spawn(self):
         """Start the receiver process; returns the port it listens on, or raises OSError saying why not."""
-        root = str(Path(__file__).resolve().parents[2])    # the folder that holds exhibit/
+        root = str(Path(__file__).resolve().parents[3])    # the folder that holds exhibit/
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.osc", json.dumps(self._options)],
+        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc", json.dumps(self._options)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         try:
             first = json.loads(self._process.stdout.readline() or "{}")
@@ -207,5 +207,5 @@ def start(app):
 
 def bench(app, seconds):
     """`python -m exhibit bench --osc`: see exhibit/osc_bench.py."""
-    from exhibit.osc_bench import bench as run
+    from exhibit.control.osc_bench import bench as run
     return run(app, seconds)

@@ -23,16 +23,16 @@ The pieces, in the order a datagram meets them:
   security.py   who may speak (the allowlist) and how often trouble is logged
   packets.py    the guard: datagram -> (address, args) messages, or Malformed
   addresses.py  the address map: (address, args) -> Commands, or Rejected
-  receiver.py   the receiver process that runs the three above (`python -m exhibit.osc`)
+  receiver.py   the receiver process that runs the three above (`python -m exhibit.control.osc`)
   server.py     OscServer, in the show's process: starts the receiver, queues its Commands, sends feedback
   feedback.py   state -> messages that put a controller's faders where the show is
 """
-from exhibit.osc.addresses import LEVELS, PREFIX, ROUTES, Context, Level, Rejected, translate
-from exhibit.osc.feedback import STATUS_KEYS, state_messages, status_args
-from exhibit.osc.packets import Malformed, encode, parse
-from exhibit.osc.receiver import Receiver, receive
-from exhibit.osc.security import DEFAULT_ALLOW, Allowlist, RateLimitedLog, parse_allow
-from exhibit.osc.server import DEFAULT_FEEDBACK_PORT, DEFAULT_PORT, OscServer, bench, start
+from exhibit.control.osc.addresses import LEVELS, PREFIX, ROUTES, Context, Level, Rejected, translate
+from exhibit.control.osc.feedback import STATUS_KEYS, state_messages, status_args
+from exhibit.control.osc.packets import Malformed, encode, parse
+from exhibit.control.osc.receiver import Receiver, receive
+from exhibit.control.osc.security import DEFAULT_ALLOW, Allowlist, RateLimitedLog, parse_allow
+from exhibit.control.osc.server import DEFAULT_FEEDBACK_PORT, DEFAULT_PORT, OscServer, bench, start
 
 __all__ = [
     "PREFIX", "DEFAULT_PORT", "DEFAULT_FEEDBACK_PORT", "DEFAULT_ALLOW",

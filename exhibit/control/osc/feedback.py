@@ -2,7 +2,7 @@
 import math
 
 from exhibit.commands import MODES
-from exhibit.osc.addresses import LEVELS, PREFIX
+from exhibit.control.osc.addresses import LEVELS, PREFIX
 
 
 def state_messages(snapshot):

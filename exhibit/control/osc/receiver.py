@@ -2,7 +2,7 @@
 
 A flood costs the show little: the receiver drains the socket in batches, keeps only the newest message per
 continuous address (a fader sends hundreds a second; the show needs the last) and hands the show's process a
-few coalesced Commands at a time. Started by OscServer as `python -m exhibit.osc`.
+few coalesced Commands at a time. Started by OscServer as `python -m exhibit.control.osc`.
 """
 import json
 import math
@@ -16,14 +16,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from exhibit.commands import CommandError, CommandQueue
-from exhibit.osc.addresses import CONTINUOUS, PREFIX, QUERIES, Context, Rejected, pressed, translate
-from exhibit.osc.packets import MAX_DATAGRAM, Malformed, encode, parse
-from exhibit.osc.security import Allowlist, RateLimitedLog, parse_allow
+from exhibit.control.osc.addresses import CONTINUOUS, PREFIX, QUERIES, Context, Rejected, pressed, translate
+from exhibit.control.osc.packets import MAX_DATAGRAM, Malformed, encode, parse
+from exhibit.control.osc.security import Allowlist, RateLimitedLog, parse_allow
 
 # Why a process: every recvfrom releases and retakes the GIL, so under a flood of tens of thousands of
 # datagrams a second a receiving thread inside the show would trade the GIL with the render thread tens of
 # thousands of times a second, and its Python work would run in turns with the render thread's instead of
-# beside it on the other core. In its own process (`python -m exhibit.osc`, started by OscServer) the
+# beside it on the other core. In its own process (`python -m exhibit.control.osc`, started by OscServer) the
 # receiver reads, checks and coalesces in parallel, and the show hears from it at most every FLUSH_SECONDS:
 # one line of JSON with the Commands, which the show's side validates again as it rebuilds them. Measured
 # with a flood of 30,000 messages a second: 2% of a core in the show's process this way, 9% with a thread.

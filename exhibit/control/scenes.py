@@ -19,7 +19,7 @@ from pathlib import Path
 from exhibit.commands import (
     MAX_SLOT, CommandError, Reseed, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed)
 
-log = logging.getLogger("exhibit.scenes")
+log = logging.getLogger("exhibit.control.scenes")
 
 # snapshot key -> the Command that restores it. Order matters: the mode first, the new seed last.
 RESTORE = {"mode": SetMode, "speed": SetSpeed, "psi": SetPsi, "brightness": SetBrightness,

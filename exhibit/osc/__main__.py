@@ -1,7 +1,0 @@
-"""`python -m exhibit.osc OPTIONS_JSON`: the receiver process, started by OscServer (see receiver.py)."""
-import json
-import sys
-
-from exhibit.osc.receiver import receive
-
-sys.exit(receive(json.loads(sys.argv[1])))
