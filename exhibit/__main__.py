@@ -39,10 +39,11 @@ def parse(argv):
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser)
     if command is None:
+        from exhibit.config import OSC_FEEDBACK_PORT, OSC_PORT
         parser.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
         parser.add_argument("--display", type=int, help="which screen (0 is the primary)")
-        parser.add_argument("--osc-port", type=int, help="UDP port to listen for OSC on (default 8000)")
-        parser.add_argument("--feedback-port", type=int, help="port state changes go back to (default 9000)")
+        parser.add_argument("--osc-port", type=int, help=f"UDP port to listen for OSC on (default {OSC_PORT})")
+        parser.add_argument("--feedback-port", type=int, help=f"port state changes go back to (default {OSC_FEEDBACK_PORT})")
         parser.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     elif command == "render":
         parser.add_argument("--out", type=Path, required=True, help="FILE.mp4, or a folder for PNG frames")

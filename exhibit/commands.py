@@ -85,7 +85,7 @@ class TogglePause(Command):
 
 @dataclass(frozen=True)
 class SetSpeed(Command):
-    """How fast the tiles travel: 1 is the configured pace, 0 halts, 8 is the maximum."""
+    """How fast the tiles travel: 1 is the configured pace, 0 halts, MAX_SPEED is the cap."""
     multiplier: float
     continuous = True
 

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from exhibit.commands import MAX_BRIGHTNESS, MAX_PSI, MAX_SEED, MAX_SPEED, MODES
+
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.toml"
-MODES = ("drift", "wave", "unison", "hold")
+
+# Defaults that code outside the config also needs (the OSC receiver, `send`, the keyboard) live here once.
+OSC_PORT = 8000                  # TouchOSC's default outgoing port
+OSC_FEEDBACK_PORT = 9000         # TouchOSC's default incoming port
+# Loopback, private (RFC 1918), link-local and IPv6 unique-local networks: the gallery's own LAN.
+OSC_ALLOW = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
+             "fc00::/7", "fe80::/10")
+QUIT_POLICIES = ("press", "double", "off")   # press: Esc or Q quits; double: twice within a few seconds; off: never
+DOUBLE_PRESS_SECONDS = 2.0
 
 
 class ConfigError(ValueError):
@@ -67,8 +77,8 @@ def seed():
     def check(name, v):
         if v == "random":
             return v
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**32:
-            raise ConfigError(f"{name} = {v!r}: allowed values: \"random\" or an integer in 0..{2**32 - 1}")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_SEED:
+            raise ConfigError(f"{name} = {v!r}: allowed values: \"random\" or an integer in 0..{MAX_SEED}")
         return v
     return check
 
@@ -133,12 +143,12 @@ SCHEMA = {
         "seed": Key("random", seed(), "\"random\" for a new show each start, or an integer to fix it"),
         "mode": Key("drift", choice(*MODES), "how tiles move together at start"),
         "keyframe_seconds": Key(10.0, number(0.5, 3600.0), "seconds from one latent keyframe to the next"),
-        "speed": Key(1.0, number(0.0, 8.0), "multiplier on the pace; 0 halts"),
-        "psi": Key(0.7, number(0.0, 1.5), "truncation: lower is calmer and more typical, 1 is full variety"),
+        "speed": Key(1.0, number(0.0, MAX_SPEED), "multiplier on the pace; 0 halts"),
+        "psi": Key(0.7, number(0.0, MAX_PSI), "truncation: lower is calmer and more typical, 1 is full variety"),
         "blend_seconds": Key(5.0, number(0.0, 120.0), "how long a mode change or reseed blends"),
         "wave_delay": Key(0.35, number(0.0, 10.0), "wave mode: seconds a change takes to travel one tile"),
         "unison_spread": Key(0.15, number(0.0, 1.0), "unison mode: how far (in keyframes) the edge lags the centre"),
-        "brightness": Key(1.0, number(0.0, 2.0), "overall gain: 1 neutral"),
+        "brightness": Key(1.0, number(0.0, MAX_BRIGHTNESS), "overall gain: 1 neutral"),
         "captions": Key(False, boolean(), "country names under the tiles at start"),
         "status": Key(False, boolean(), "status overlay at start"),
         "fade_in": Key(3.0, number(0.0, 60.0), "seconds of fade from black at start"),
@@ -158,17 +168,18 @@ SCHEMA = {
     "osc": {
         "enabled": Key(True, boolean(), "listen for OSC"),
         "bind": Key("0.0.0.0", text(r"[0-9a-fA-F.:]+", "an IP address"), "address to listen on"),
-        "port": Key(8000, number(1, 65535, integer=True), "UDP port to listen on (TouchOSC sends to 8000)"),
-        "feedback_port": Key(9000, number(0, 65535, integer=True),
-                             "port on the sender's host that state changes go back to (TouchOSC: 9000); 0: none"),
+        "port": Key(OSC_PORT, number(1, 65535, integer=True),
+                    f"UDP port to listen on (TouchOSC sends to {OSC_PORT})"),
+        "feedback_port": Key(OSC_FEEDBACK_PORT, number(0, 65535, integer=True),
+                             f"port on the sender's host that state changes go back to (TouchOSC: {OSC_FEEDBACK_PORT}); "
+                             "0: none"),
         "feedback_targets": Key([], targets(), "more \"host:port\" peers that receive every state change"),
-        "allow": Key(["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
-                      "fc00::/7", "fe80::/10"],
-                     networks(), "senders accepted (CIDRs); packets from elsewhere are dropped"),
+        "allow": Key(list(OSC_ALLOW), networks(), "senders accepted (CIDRs); packets from elsewhere are dropped"),
     },
     "keys": {
-        "quit": Key("press", choice("press", "double", "off"),
-                    "Esc/Q: press quits; double: a second press within 2 s (kiosk); off: the keyboard cannot quit"),
+        "quit": Key("press", choice(*QUIT_POLICIES),
+                    f"Esc/Q: press quits; double: a second press within {DOUBLE_PRESS_SECONDS:g} s (kiosk); "
+                    "off: the keyboard cannot quit"),
     },
     "paths": {
         "models": Key("models", text(), "folder that /exhibit/model loads generator files from"),

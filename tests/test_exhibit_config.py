@@ -1,4 +1,5 @@
 """Config: the shipped file documents every key, and a bad file stops the show with a message naming the key."""
+import re
 import subprocess
 import sys
 import tomllib
@@ -71,3 +72,33 @@ def test_command_line_reports_a_bad_override_and_exits_2():
                              "--set", "show.mode=spin"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "[show] mode = 'spin': allowed values: drift, wave, unison, hold" in result.stderr
+
+
+def readme_config_table():
+    """{section.key: default as written} from the README's configuration table."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Configuration", 1)[1].split("\n### ", 1)[0]
+    rows = re.findall(r"^\| `(\w+\.\w+)` \| `(.+?)` \|", section, flags=re.MULTILINE)
+    return dict(rows)
+
+
+def test_readme_table_lists_every_key_with_its_default():
+    table = readme_config_table()
+    schema = {f"{section}.{name}": value for section, keys in config.defaults().items() for name, value in keys.items()}
+    assert sorted(table) == sorted(schema), "README's config table and the schema list different keys"
+    for key, written in table.items():
+        assert tomllib.loads(f"v = {written}")["v"] == schema[key], f"README: {key} = {written}, the schema says " \
+                                                                     f"{schema[key]!r}"
+
+
+def test_limits_come_from_the_command_vocabulary(tmp_path):
+    """The config accepts exactly what the Commands accept: one cap, checked in both places."""
+    from exhibit import commands
+
+    for key, cap in (("speed", commands.MAX_SPEED), ("psi", commands.MAX_PSI),
+                     ("brightness", commands.MAX_BRIGHTNESS)):
+        assert getattr(config.load(write(tmp_path, f"[show]\n{key} = {cap}\n")).show, key) == cap
+        with pytest.raises(config.ConfigError, match=f"{key} = {cap + 0.5}"):
+            config.load(write(tmp_path, f"[show]\n{key} = {cap + 0.5}\n"))
+    for mode in commands.MODES:
+        assert config.load(write(tmp_path, f'[show]\nmode = "{mode}"\n')).show.mode == mode

@@ -13,9 +13,8 @@ import pygame
 from exhibit.commands import (
     CycleMode, NudgeSpeed, Quit, RecallScene, Reseed, SaveScene, Screenshot, ToggleBlackout, ToggleCaptions,
     ToggleFullscreen, ToggleHelp, TogglePause, ToggleStatus)
+from exhibit.config import DOUBLE_PRESS_SECONDS, QUIT_POLICIES
 
-QUIT_POLICIES = ("press", "double", "off")   # press: Esc or Q quits; double: twice within 2 s; off: never
-DOUBLE_PRESS_SECONDS = 2.0
 
 # For the help overlay and the README: (key, what it does).
 HELP = [

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 import model
+from exhibit.config import SCHEMA
 
+SHOW = SCHEMA["show"]      # the defaults of mode, keyframe_seconds, blend_seconds ... are the config's
 SHARED = 0xC0FFEE          # stream id of the path that unison and wave share
 MAX_TRANSITIONS = 512      # bound on the stack under a flood of commands
 
@@ -53,8 +55,9 @@ class Spec:
 class Choreography:
     """The latent of every tile at any show time, and the transitions that change where tiles are going."""
 
-    def __init__(self, rows, cols, z_dim, seed, mode="drift", keyframe_seconds=10.0, blend_seconds=4.0,
-                 wave_delay=0.35, unison_spread=0.15):
+    def __init__(self, rows, cols, z_dim, seed, mode=SHOW["mode"].default,
+                 keyframe_seconds=SHOW["keyframe_seconds"].default, blend_seconds=SHOW["blend_seconds"].default,
+                 wave_delay=SHOW["wave_delay"].default, unison_spread=SHOW["unison_spread"].default):
         self.rows, self.cols, self.n = rows, cols, rows * cols
         self.z_dim = z_dim
         self.keyframe_seconds = keyframe_seconds

@@ -17,7 +17,9 @@ from exhibit.show.choreography import Choreography, derive
 
 log = logging.getLogger("exhibit")
 
-SPEED_LADDER = (0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
+# The rungs a speed key steps along, ending at the vocabulary's cap.
+SPEED_LADDER = tuple(s for s in (0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0) if s < c.MAX_SPEED) + (
+    c.MAX_SPEED,)
 SPEED_RAMP = 0.6         # seconds for the speed to reach a new value (a pause eases to a stop)
 LIGHT_GLIDE = 0.2        # seconds (time constant) for blackout and brightness
 PSI_RATE = 0.5           # psi units per second of show time
@@ -184,7 +186,7 @@ class Show:
     def _fresh_seed(self):
         """A new seed that depends only on the starting seed and how many came before: renders stay reproducible."""
         self.reseeds += 1
-        return derive(self.seed, self.reseeds, 0x5EED) % 2**32
+        return derive(self.seed, self.reseeds, 0x5EED) % (c.MAX_SEED + 1)
 
     def snapshot(self):
         """The state as plain values, for feedback to controllers, scenes and the status overlay."""
@@ -205,6 +207,6 @@ def initial_seed(configured):
     """The configured seed, or a fresh random one (logged, so a good moment can be shown again with --seed)."""
     if configured != "random":
         return int(configured)
-    seed = random.SystemRandom().randrange(2**32)
+    seed = random.SystemRandom().randrange(c.MAX_SEED + 1)
     log.info("seed %d (pass --seed %d to show this again)", seed, seed)
     return seed

@@ -3,11 +3,7 @@ import ipaddress
 import math
 import time
 
-# Loopback, private (RFC 1918), link-local and IPv6 unique-local networks: the gallery's own LAN.
-DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                 "169.254.0.0/16", "fc00::/7", "fe80::/10")
-
-
+from exhibit.config import OSC_ALLOW as DEFAULT_ALLOW   # noqa: F401  (the osc package's name for it)
 
 
 # --- security and logging -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from exhibit import commands
 from exhibit.commands import CommandError
+from exhibit.config import OSC_FEEDBACK_PORT as DEFAULT_FEEDBACK_PORT, OSC_PORT as DEFAULT_PORT
 from exhibit.control.osc.addresses import PREFIX, Context
 from exhibit.control.osc.feedback import state_messages, status_args
 from exhibit.control.osc.packets import encode
@@ -20,8 +21,6 @@ from exhibit.control.osc.security import DEFAULT_ALLOW, parse_allow
 
 log = logging.getLogger("exhibit.control.osc")
 
-DEFAULT_PORT = 8000
-DEFAULT_FEEDBACK_PORT = 9000
 MAX_PEERS = 32                       # feedback peers remembered (senders and status subscribers)
 PEER_TTL = 600.0                     # seconds a peer keeps receiving feedback after it last spoke
 
