@@ -3,15 +3,16 @@
 The file is a standard Keras `.keras` archive (a zip of config.json and model.weights.h5). What the exhibit needs to
 use it -- resolution, latent size, the average style for truncation -- and how it was trained travel inside it, in
 the generator's own config. Loading uses Keras safe mode and only our registered layer classes, so a file can never
-run code. Writes go to a temporary file that is renamed into place: a crash mid-write never leaves a broken model.
+run code. Files are written atomically (model/atomic.py): a crash mid-write never leaves a broken model.
 """
 import datetime
 import json
-import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from model.atomic import replacing
 
 FORMAT = "medium-permeation-generator"
 FORMAT_VERSION = 1
@@ -74,14 +75,8 @@ def save_generator(generator, path, metadata=None):
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     generator.info = json.loads(json.dumps(info, default=str))   # only plain JSON values belong in the config
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
+    with replacing(path) as temporary:
         generator.save(temporary)
-        with open(temporary, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path
 
 

@@ -1,15 +1,16 @@
 """Checkpoints: every variable of a run plus its counters, in one .npz file written atomically.
 
-A checkpoint is written to a temporary name and renamed into place, so a kill -9 at any moment leaves either the
-previous checkpoint or the new one, never half of one. Loading falls back to the newest file that reads completely.
+A checkpoint is written atomically (model/atomic.py), so a kill -9 at any moment leaves either the previous
+checkpoint or the new one, never half of one. Loading falls back to the newest file that reads completely.
 """
 import json
-import os
 import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from model.atomic import replacing
 
 PATTERN = re.compile(r"^step-(\d{8})\.npz$")
 
@@ -30,15 +31,8 @@ def save(run_dir, step, groups, state, keep=3):
               for i, v in enumerate(variables)}
     arrays["state"] = np.frombuffer(json.dumps({**state, "step": int(step)}).encode(), np.uint8)
     path = folder / f"step-{step:08d}.npz"
-    temporary = folder / f".step-{step:08d}.{os.getpid()}.tmp.npz"
-    try:
-        with open(temporary, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with replacing(path) as temporary, open(temporary, "wb") as f:
+        np.savez(f, **arrays)
     for old in all_checkpoints(run_dir)[:-keep]:
         old.unlink(missing_ok=True)
     return path

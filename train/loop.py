@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import model
+from model import atomic
 from model.networks import build_discriminator, build_generator
 from train import checkpoint, sheets
 from train.augment import adjust_probability, augment
@@ -254,9 +255,7 @@ def _check_run_dir(run_dir, config, chief):
                              "use the same settings to resume, or a new --out folder")
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
-        temporary = settings.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(config, indent=2) + "\n")
-        temporary.replace(settings)   # other workers may be reading it
+        atomic.write_text(settings, json.dumps(config, indent=2) + "\n")   # other workers may be reading it
 
 
 def _final_pictures(drawer, run_dir):
@@ -285,5 +284,5 @@ def _write_summary(run_dir, step, state, replicas, strategy_description, metrics
                "augment_p": round(state["augment_p"], 4),
                "last_losses": {k: round(float(v), 5) for k, v in metrics.items()},
                "quality": {k: round(float(v), 4) for k, v in quality.items()}}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return summary

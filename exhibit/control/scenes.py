@@ -5,16 +5,17 @@ are left out on purpose: they are masters a technician reaches for, and recallin
 darken the room or freeze the work. Recall returns Commands, so a scene is replayed through the same
 validated path as a key press or an OSC message.
 
-The file is rewritten whole on every save, atomically (write a temporary file, then rename it over the old
+The file is rewritten whole on every save, atomically (model/atomic.py: a temporary file renamed over the old
 one), so a power cut mid-save leaves the previous scenes intact. A file that cannot be read is moved aside,
 not overwritten, and the show starts with no scenes.
 """
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from model import atomic
 
 from exhibit.commands import (
     MAX_SLOT, CommandError, Reseed, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed)
@@ -80,16 +81,7 @@ class SceneStore:
         """Replace the file atomically: readers (and a restart after a power cut) see old or new, never half."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps({"version": 1, "scenes": {str(k): v for k, v in sorted(self.scenes.items())}}, indent=2)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text + "\n")
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic.write_text(self.path, text + "\n")
 
 
 def _plain(value):
