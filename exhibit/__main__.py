@@ -96,7 +96,7 @@ def model_path(config):
 
 
 def load_generator(config, separate_process):
-    """The live show draws in a separate process (see exhibit/generator_process.py); a render in this one."""
+    """The live show draws in a separate process (see exhibit/generation/process.py); a render in this one."""
     import model
 
     path = model_path(config)

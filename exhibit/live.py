@@ -22,7 +22,6 @@ import pygame
 import model
 from exhibit import commands as c
 from exhibit.show.clock import RealClock
-from exhibit.screen.compositor import Compositor
 from exhibit.stage import Stage
 from exhibit.generation.worker import Worker
 
@@ -42,10 +41,8 @@ class App:
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
         self.scenes = scenes.SceneStore(config.paths.scenes)
-        from exhibit.screen.gpu import GpuCompositor, GpuDisplay
-        kind = GpuCompositor if isinstance(display, GpuDisplay) else Compositor
         self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP,
-                           compositor=kind)
+                           compositor=display.compositor)
         tiles = config.grid.rows * config.grid.cols
         self.worker = Worker(self.stage.generation, self.stage.show, tiles, config.worker.batch)
         self.inputs = []

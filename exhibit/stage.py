@@ -23,7 +23,7 @@ class Stage:
         compositor: Compositor (CPU) or gpu.GpuCompositor."""
         self.config = config
         self.show = Show(config, generator.z_dim, seed)
-        self.generation = Generation(generator, self.show.choreography, config.grid.rows * config.grid.cols)
+        self.generation = Generation(generator, self.show.choreography)
         self.compositor = compositor(size, config.grid, target)
         self.overlays = Overlays(load_names(), size[1])
         self.help_lines = list(help_lines)

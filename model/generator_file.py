@@ -24,7 +24,7 @@ class ModelFileError(Exception):
 
 
 class LoadedGenerator:
-    """A trained (or fresh) generator ready to draw: `generate(z) -> uint8 [N, R, R, 3]`."""
+    """A trained (or fresh) generator ready to draw, in this process; meets model.ImageGenerator."""
 
     def __init__(self, network, path=None):
         import tensorflow as tf
@@ -63,6 +63,9 @@ class LoadedGenerator:
         if len(z) == 0:
             return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
         return self._draw(z, np.float32(psi), noise).numpy()
+
+    def close(self):
+        """Nothing to release: the network goes with the object."""
 
 
 def save_generator(generator, path, metadata=None):

@@ -60,3 +60,16 @@ def test_the_show_process_does_not_load_tensorflow():
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_generator_meets_the_one_contract(remote):
+    """The worker and stage never ask which kind they hold: the loaded model and the generator process are alike."""
+    local = model.new_generator(32)
+    for generator in (local, remote):
+        assert isinstance(generator, model.ImageGenerator)
+        images = generator.generate(model.seeded_latents(2, 3, generator.z_dim), psi=0.5, noise=[0, 1, 2])
+        assert images.dtype == np.uint8 and images.shape == (3, generator.resolution, generator.resolution, 3)
+        assert isinstance(generator.name, str) and generator.metadata["z_dim"] == generator.z_dim
+    local.close()
+    local.close()                         # closing twice is harmless
+    assert not isinstance(object(), model.ImageGenerator)

@@ -37,6 +37,9 @@ class SlowGenerator:
         time.sleep(self.delay)
         return self.inner.generate(z, psi, noise)
 
+    def close(self):
+        pass                      # the inner generator is the module's, shared with other tests
+
 
 def live(tmp_path, **sections):
     base = {"display": {"fullscreen": False, "window_size": [320, 240], "fps": 30},
@@ -49,6 +52,7 @@ def live(tmp_path, **sections):
 
 
 def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
+    assert isinstance(SlowGenerator(generator, 1.0), model.ImageGenerator)
     cfg = live(tmp_path, worker={"batch": 196})
     display = Display(cfg.display)
     app = App(cfg, SlowGenerator(generator, 1.0), display, seed=1)

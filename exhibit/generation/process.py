@@ -5,8 +5,8 @@ Why: TensorFlow makes the symbols of the LLVM it bundles global when it loads. A
 own LLVM calls into TensorFlow's copy and crashes the show as the window opens. Keeping TensorFlow in a child
 process removes the clash, and also gives generation its own scheduling priority, away from the render loop.
 
-`RemoteGenerator` has the interface of model.LoadedGenerator (z_dim, resolution, name, metadata, generate), so the
-worker does not know the difference. Tiles are small (196 tiles of 64 px are 2.4 MB), so sending them through a
+`RemoteGenerator` meets the same contract as model.LoadedGenerator (model.ImageGenerator), so the worker does not
+know the difference. Tiles are small (196 tiles of 64 px are 2.4 MB), so sending them through a
 pipe costs little beside drawing them.
 """
 import multiprocessing
@@ -52,7 +52,11 @@ def _serve(connection, path, resolution, threads):
 
 
 class RemoteGenerator:
-    """A generator file loaded and drawn in a child process. Raises model.ModelFileError like load_generator."""
+    """A generator file loaded and drawn in a child process; meets model.ImageGenerator.
+
+    path None: an untrained generator of `resolution`. threads: TensorFlow's CPU threads (0: its choice). Raises
+    model.ModelFileError like model.load_generator when the file cannot be used or the process does not start.
+    """
 
     def __init__(self, path=None, resolution=64, threads=0):
         self.path, self._resolution, self._threads = path, resolution, threads
@@ -84,6 +88,7 @@ class RemoteGenerator:
             raise RuntimeError(f"the generator process ended (exit code {self._process.exitcode})") from None
 
     def generate(self, z, psi=1.0, noise=None):
+        """z: float32 [N, z_dim] -> uint8 [N, R, R, 3], drawn in the child. RuntimeError if drawing failed there."""
         with self._lock:
             if not self._process.is_alive():      # killed or crashed: weeks-long shows restart it, and go on
                 self._start()
@@ -94,7 +99,7 @@ class RemoteGenerator:
         return payload
 
     def close(self):
-        """Stop the child; waits for a drawing in progress to finish first."""
+        """Stop the child; waits for a drawing in progress to finish first. Safe to call more than once."""
         with self._lock:
             try:
                 self._connection.send(None)

@@ -2,11 +2,11 @@
 
 The worker asks the choreography where a batch of tiles will be a little ahead in show time, generates those
 images in one call, and hands them over with the show time they belong to. The render loop never waits for it:
-each tile crossfades between the freshest true frames it has (see frames.py), so when generation falls behind
+each tile crossfades between the freshest true frames it has (see screen/frames.py), so when generation falls behind
 the frame rate holds and only the density of true samples drops.
 
 The worker is a thread of the show; in the live show the drawing itself happens in a generator process
-(exhibit/generator_process.py), so the thread mostly waits on a pipe. That keeps TensorFlow out of the show's
+(generation/process.py), so the thread mostly waits on a pipe. That keeps TensorFlow out of the show's
 process, where its bundled LLVM would crash an LLVM-based graphics driver. A headless render draws in this thread.
 
 Two schedules choose what to generate next:
@@ -20,6 +20,8 @@ import time
 from collections import deque
 
 import numpy as np
+
+from model import ImageGenerator
 
 log = logging.getLogger("exhibit")
 
@@ -35,12 +37,12 @@ class Batch:
 class Generation:
     """Turns (tiles, show time) into a Batch with one generator call, skipping tiles whose latent has not moved."""
 
-    def __init__(self, generator, choreography, n_tiles):
+    def __init__(self, generator: ImageGenerator, choreography):
         self.generator = generator
         self.choreography = choreography
         self._last = {}                 # tile -> (latent, psi) of its newest generated image
 
-    def set_generator(self, generator, t):
+    def set_generator(self, generator: ImageGenerator, t):
         """Draw with another model from now on; a new latent size redraws the paths in the new space."""
         if generator.z_dim != self.choreography.z_dim:
             self.choreography.reset_latent_size(generator.z_dim, t)
@@ -149,8 +151,7 @@ class Worker:
                 old = self.generation.generator
                 self.generation.set_generator(self._new_generator, self.show.time)
                 self._new_generator = None
-                if hasattr(old, "close"):     # a generator process: only this thread draws with it, so end it here
-                    old.close()
+                old.close()     # only this thread draws with it, so it is ended here
                 self.schedule.forget()
             show = self.show
             # Reads of floats another thread writes: each is atomic in Python; a slightly stale value is harmless.

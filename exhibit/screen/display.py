@@ -9,6 +9,8 @@ import os
 
 import pygame
 
+from exhibit.screen.compositor import Compositor
+
 log = logging.getLogger("exhibit")
 
 
@@ -47,7 +49,13 @@ def init_video(settings):
 
 
 class Display:
+    """The window the live show draws on, composed on the CPU into the window's surface.
+
+    `surface` is what the Stage draws on, `present()` shows it, `picture()` reads it back; `compositor` is the
+    Compositor class that draws tiles on this kind of display (GpuDisplay has its own).
+    """
     kind = "cpu"
+    compositor = Compositor
 
     def __init__(self, settings, windowed=False):
         """settings: the config's [display] namespace."""

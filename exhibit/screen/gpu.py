@@ -60,8 +60,12 @@ class Canvas:
 
 
 class GpuDisplay:
-    """A window with an SDL renderer; same interface as display.Display."""
+    """A window with an SDL renderer; same interface as display.Display, drawn by GpuCompositor."""
     kind = "gpu"
+
+    @property
+    def compositor(self):
+        return GpuCompositor
 
     def __init__(self, settings, windowed=False, require_hardware=True):
         os.environ.setdefault("SDL_RENDER_SCALE_QUALITY", "linear")      # tiles scale smoothly on the GPU
