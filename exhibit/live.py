@@ -1,9 +1,14 @@
 """The live show: a game loop around a Stage.
 
-Each frame: turn input into Commands, apply the queued Commands, take what the generation thread finished,
-advance the show to the clock, draw, present, wait for the next frame. Nothing in the loop waits on generation.
+Each frame reads events -> update -> render -> tick:
+  events  keys and window events become Commands on the queue (OSC puts its own there from another thread)
+  update  the queued Commands are applied, a finished model load is taken, newly generated tile frames are
+          filed, and the show advances to the wall clock
+  render  the stage draws, a due screenshot is taken, the frame is presented
+  tick    wait for the next frame's time
+Nothing in the loop waits on generation: that runs in the worker's thread (and the generator process).
 
-Plug-in points for live control (exhibit/osc/ and friends):
+Plug-in points for live control (exhibit/control/osc/ and friends):
   app.queue       CommandQueue: put Commands from any thread
   app.on_change   [fn(snapshot)]: called on this thread after each frame in which Commands changed the show
   app.snapshot()  the state as a dict, from any thread
@@ -29,6 +34,14 @@ log = logging.getLogger("exhibit")
 
 
 class App:
+    """The live show: one Stage on a display, driven by the wall clock, fed by a Worker thread and by input.
+
+    config: from config.load. generator: a model.ImageGenerator (the App closes the ones it swaps out; the caller
+    closes the last, `app.worker.generation.generator`). display: a screen.display.Display or screen.gpu.GpuDisplay.
+    seed: the show's seed. osc: listen for OSC if the config enables it. open_model(path) -> generator: how
+    LoadModel opens a file (model.load_generator unless given; the live show passes the generator process).
+    """
+
     def __init__(self, config, generator, display, seed, osc=True, open_model=None):
         from exhibit.control import keyboard, scenes
 
@@ -59,7 +72,11 @@ class App:
     # -- the loop -----------------------------------------------------------------------------------------
 
     def run(self, seconds=None, on_frame=None):
-        """Run until Quit (after its fade), or for `seconds`. on_frame(app, now) is called after every frame."""
+        """Run until Quit (after its fade), or for `seconds` of wall time.
+
+        on_frame(app, now) is called after every frame; returning False ends the run. On every way out the
+        inputs, the generation thread and the compositor's images are released.
+        """
         self.worker.start()
         self._start_inputs()
         clock, period = RealClock(), 1.0 / self.config.display.fps
@@ -67,9 +84,10 @@ class App:
         try:
             while True:
                 begun = clock.now()
-                changed = self._input()
-                if not self._update(clock.now()):
-                    break
+                self._events()
+                changed = self._update(clock.now())
+                if self._started is None and self.stage.show.quit_at is not None:
+                    break                            # quit before the first frames arrived: nothing to fade
                 self._render()
                 now = clock.now()
                 self.frames += 1
@@ -81,32 +99,28 @@ class App:
                     break
                 if self.stage.show.finished() or seconds is not None and now >= seconds:
                     break
-                deadline += period
-                if now > deadline + period:          # fell behind (a stall): start pacing afresh, no burst
-                    deadline = now
-                elif deadline > now:
-                    time.sleep(deadline - now)
+                deadline = self._tick(now, deadline, period)
         finally:
             for source in self.inputs:
                 source.stop()
             self.worker.stop()
             self.stage.compositor.release()
 
-    def _input(self):
-        """Keys become Commands; all queued Commands are applied. Returns True if the show changed."""
+    def _events(self):
+        """Input: keys and window events become Commands on the queue, beside those from OSC and other threads."""
         for event in pygame.event.get():
             for command in self.keyboard.commands_for(event):
                 self.queue.put(command)
+
+    def _update(self, now):
+        """Apply the queued Commands, take a finished model load and the newly generated frames, advance the show
+        to wall time `now` (seconds). Returns True if the show's state changed (controllers are told)."""
         changed = False
         for command in self.queue.drain():
             changed |= self._apply(command)
         if changed:
             self.worker.wake()
-        self._finish_model_load()
-        return changed
-
-    def _update(self, now):
-        """Take the newly generated frames and advance the show. False: quit before the show even began."""
+        changed |= self._finish_model_load()
         stage = self.stage
         stage.add(self.worker.take(), retime=True)
         if self._started is None and stage.ready():
@@ -114,7 +128,7 @@ class App:
             log.info("showing %d tiles on a %dx%d screen", len(stage.compositor.frames.tracks), *self.display.size)
         if self._started is not None:
             stage.show.update(now - self._started)
-        return self._started is not None or stage.show.quit_at is None
+        return changed
 
     def _render(self):
         self.stage.draw(self.display.surface)
@@ -122,6 +136,16 @@ class App:
             self._shoot = False
             self.screenshot()
         self.display.present()
+
+    @staticmethod
+    def _tick(now, deadline, period):
+        """Wait for the next frame's time; returns it. After a stall, pace afresh from now rather than burst."""
+        deadline += period
+        if now > deadline + period:
+            return now
+        if deadline > now:
+            time.sleep(deadline - now)
+        return deadline
 
     def _report(self, now, changed):
         """Status twice a second; the new state to on_change listeners after a change."""
@@ -218,14 +242,15 @@ class App:
         threading.Thread(target=load, name="load-model", daemon=True).start()
 
     def _finish_model_load(self):
+        """Switch to a model the loading thread has finished; returns True if the model changed."""
         if self._loaded is None:
-            return
+            return False
         (name, result), self._loaded = self._loaded, None
         if isinstance(result, Exception):
             log.error("model not loaded: %s", result)
             self.stage.notify(f"model not loaded: {result}", 10.0)
-            return
+            return False
         self.worker.set_generator(result)
         self.stage.set_model(result)
         self.stage.notify(f"model {name}")
-        self._notify_change()
+        return True
