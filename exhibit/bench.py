@@ -69,8 +69,8 @@ def run(args, config, generator, seed):
 
 
 def _osc(app, seconds, marks):
-    from exhibit.control import osc
+    from exhibit.control import osc_bench
     try:
-        marks["osc"] = osc.bench(app, seconds)
+        marks["osc"] = osc_bench.bench(app, seconds)
     except Exception as error:          # the frame numbers still stand; say what failed
         marks["osc"] = f"osc bench failed: {error}"

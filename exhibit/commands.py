@@ -4,9 +4,9 @@ Each command is a frozen dataclass that validates its arguments when it is built
 rejected at the edge with a one-line `CommandError` and can never reach the show. Numbers are
 normalised (ints and floats are interchangeable; bools are not numbers), so `SetSpeed(2) == SetSpeed(2.0)`.
 
-Commands are applied between frames, on the show's thread, in the order they were queued. The app
-applies the ones that need the outside world (Screenshot, LoadModel, Quit, ToggleFullscreen, SaveScene,
-RecallScene); the Show applies the rest.
+Commands are applied between frames, on the show's thread, in the order they were queued. The live app
+(exhibit/live.py) applies the ones that need the outside world (Screenshot, LoadModel, ToggleFullscreen,
+SaveScene, RecallScene); the Show (exhibit/show/state.py) applies the rest, Quit included: it fades out.
 
 `CommandQueue` carries commands from any thread to the show loop. It never blocks the sender, keeps
 only the newest commands when flooded, and coalesces continuous controls (a fader sending 1000 speeds
@@ -267,8 +267,8 @@ def describe(command):
 class CommandQueue:
     """Bounded, thread-safe, non-blocking queue of Commands from any thread to the show loop.
 
-    `put` never blocks and never raises: when the queue is full the oldest command is dropped (the
-    newest intent wins). A continuous command (SetSpeed, SetPsi, ...) replaces a pending one of the same
+    `put` never blocks, and a flood never makes it fail: when the queue is full the oldest command is dropped
+    (the newest intent wins). It raises TypeError for anything that is not a Command (a programming error). A continuous command (SetSpeed, SetPsi, ...) replaces a pending one of the same
     kind in place, so a flood of fader moves costs one slot and the show applies only the latest value.
     """
 

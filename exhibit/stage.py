@@ -18,9 +18,17 @@ UNTRAINED = "untrained generator — train one with python -m train"
 
 
 class Stage:
+    """One show on one picture: the Show (state and time), its Generation step, a compositor and the overlays.
+
+    Drivers call `apply(command)` for show Commands, `add(batches)` with generated frames, advance `show` to a
+    time, then `draw(surface)`. Stage holds no clock and no thread: the live App and the render bring their own.
+    """
+
     def __init__(self, config, generator, size, target, seed, help_lines=(), notices=True, compositor=Compositor):
-        """config: from config.load. size: pixels to draw. target: what is drawn on (a surface, or a GPU canvas).
-        compositor: Compositor (CPU) or gpu.GpuCompositor."""
+        """config: from config.load. generator: a model.ImageGenerator. size: (width, height) in pixels to draw.
+        target: what is drawn on (a pygame surface, or a GPU canvas). seed: the show's seed. help_lines: (key, what)
+        pairs for the help overlay. notices: show notices at the foot of the screen. compositor: the compositor
+        class, Compositor (CPU) or the display's own (`display.compositor`)."""
         self.config = config
         self.show = Show(config, generator.z_dim, seed)
         self.generation = Generation(generator, self.show.choreography)
@@ -51,7 +59,7 @@ class Stage:
             return False
 
     def add(self, batches, retime):
-        """File generated frames under their tiles."""
+        """File generated frames (generation.worker.Batch) under their tiles; retime: see screen/frames.Track.push."""
         for batch in batches:
             self.compositor.add(batch, self.show.time, retime)
 

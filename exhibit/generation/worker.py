@@ -50,6 +50,12 @@ class Generation:
         self._last.clear()
 
     def run(self, tiles, t, psi):
+        """A Batch of the given tiles (ints [N], row-major) at show time t (seconds), truncation psi.
+
+        Latents come from the choreography; only tiles whose (latent, psi) changed since their last image are
+        drawn, in one generator call; the others get None (reuse the last image). Raises what the generator
+        raises (the worker logs it and keeps the show on its last frames).
+        """
         z = self.choreography.latents(t, tiles)
         moved = [i for i, tile in enumerate(tiles) if not self._same(tile, z[i], psi)]
         images = [None] * len(tiles)
@@ -121,7 +127,6 @@ class Worker:
         self.schedule = LiveSchedule(n_tiles, batch)
         self.results = deque()
         self.generated = 0                       # tiles generated since start (for tiles/s)
-        self.error = None
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._new_generator = None
@@ -163,9 +168,8 @@ class Worker:
             started = time.perf_counter()
             try:
                 batch = self.generation.run(tiles, t, show.psi_at(t))
-            except Exception as error:     # a broken generator must not take the show down: keep what we have
+            except Exception:     # a broken generator must not take the show down: keep what we have
                 log.exception("generation failed; the show keeps its last frames")
-                self.error = error
                 self._stop.wait(1.0)
                 continue
             if batch.fresh:

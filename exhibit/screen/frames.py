@@ -17,6 +17,14 @@ class Track:
         self.times, self.images = [], []
 
     def push(self, t, image, now, retime):
+        """File `image` (None: unchanged, the newest image again) as the tile's frame at show time `t` (seconds).
+
+        The retime rule (the live show, `retime=True`): a frame may arrive after the display has passed the tile's
+        newest one (`now`, the show time on screen, is beyond it: generation was late and the tile is holding).
+        The tile then fades to the new frame starting from the held picture at `now`, instead of from where it
+        should have been, so it never jumps; and a frame is never filed before the newest one. A render
+        (`retime=False`) files frames at their own times: it waits for them. Keeps the KEEP newest frames.
+        """
         if retime and self.times:
             if self.times[-1] <= now:           # the display was holding the newest: fade from here, from now
                 self.times, self.images = [now], [self.images[-1]]
@@ -44,10 +52,6 @@ class Track:
             return self.images[1], None, 0.0
         return self.images[0], self.images[1], (t - times[0]) / (times[1] - times[0])
 
-    def covers(self, t):
-        """True if the frames reach show time t (a render may draw t)."""
-        return bool(self.times) and self.times[-1] >= t
-
 
 class TileFrames:
     """One Track per tile."""
@@ -58,13 +62,6 @@ class TileFrames:
     def ready(self):
         """Every tile has at least one frame: the show can begin."""
         return all(track.times for track in self.tracks)
-
-    def covers(self, t):
-        return all(track.covers(t) for track in self.tracks)
-
-    def all_images(self):
-        for track in self.tracks:
-            yield from track.images
 
     def replace_images(self, convert):
         """Apply convert to every stored image (a new screen size: rescale what we have)."""

@@ -15,9 +15,6 @@ class RealClock:
     def now(self):
         return time.perf_counter() - self._start
 
-    def tick(self):
-        return self.now()
-
 
 class FixedClock:
     """Frame n happens at n / fps seconds exactly, however long the frame took to make."""

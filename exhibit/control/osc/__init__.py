@@ -32,7 +32,7 @@ from exhibit.control.osc.feedback import STATUS_KEYS, state_messages, status_arg
 from exhibit.control.osc.packets import Malformed, encode, parse
 from exhibit.control.osc.receiver import Receiver, receive
 from exhibit.control.osc.security import DEFAULT_ALLOW, Allowlist, RateLimitedLog, parse_allow
-from exhibit.control.osc.server import DEFAULT_FEEDBACK_PORT, DEFAULT_PORT, OscServer, bench, start
+from exhibit.control.osc.server import DEFAULT_FEEDBACK_PORT, DEFAULT_PORT, OscServer, start
 
 __all__ = [
     "PREFIX", "DEFAULT_PORT", "DEFAULT_FEEDBACK_PORT", "DEFAULT_ALLOW",
@@ -41,5 +41,5 @@ __all__ = [
     "STATUS_KEYS", "state_messages", "status_args",
     "parse_allow", "Allowlist", "RateLimitedLog",
     "Receiver", "receive",
-    "OscServer", "start", "bench",
+    "OscServer", "start",
 ]

@@ -202,9 +202,3 @@ def start(app):
                        context=Context(grid.rows, grid.cols, app.config.paths.models))
     app.on_change.append(server.on_change)
     return server.start()
-
-
-def bench(app, seconds):
-    """`python -m exhibit bench --osc`: see exhibit/osc_bench.py."""
-    from exhibit.control.osc_bench import bench as run
-    return run(app, seconds)
