@@ -43,7 +43,8 @@ def parse(argv):
         parser.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
         parser.add_argument("--display", type=int, help="which screen (0 is the primary)")
         parser.add_argument("--osc-port", type=int, help=f"UDP port to listen for OSC on (default {OSC_PORT})")
-        parser.add_argument("--feedback-port", type=int, help=f"port state changes go back to (default {OSC_FEEDBACK_PORT})")
+        parser.add_argument("--feedback-port", type=int,
+                            help=f"port state changes go back to (default {OSC_FEEDBACK_PORT})")
         parser.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     elif command == "render":
         parser.add_argument("--out", type=Path, required=True, help="FILE.mp4, or a folder for PNG frames")
@@ -106,7 +107,7 @@ def load_generator(config, separate_process):
     if config.worker.threads:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(config.worker.threads)
-    return model.load_generator(path) if path else model.new_generator(64)
+    return model.load_generator(path) if path else model.new_generator()
 
 
 def main(argv=None):

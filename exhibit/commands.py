@@ -268,8 +268,9 @@ class CommandQueue:
     """Bounded, thread-safe, non-blocking queue of Commands from any thread to the show loop.
 
     `put` never blocks, and a flood never makes it fail: when the queue is full the oldest command is dropped
-    (the newest intent wins). It raises TypeError for anything that is not a Command (a programming error). A continuous command (SetSpeed, SetPsi, ...) replaces a pending one of the same
-    kind in place, so a flood of fader moves costs one slot and the show applies only the latest value.
+    (the newest intent wins). It raises TypeError for anything that is not a Command (a programming error).
+    A continuous command (SetSpeed, SetPsi, ...) replaces a pending one of the same kind in place, so a flood
+    of fader moves costs one slot and the show applies only the latest value.
     """
 
     def __init__(self, maxsize=256):

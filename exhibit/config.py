@@ -171,8 +171,8 @@ SCHEMA = {
         "port": Key(OSC_PORT, number(1, 65535, integer=True),
                     f"UDP port to listen on (TouchOSC sends to {OSC_PORT})"),
         "feedback_port": Key(OSC_FEEDBACK_PORT, number(0, 65535, integer=True),
-                             f"port on the sender's host that state changes go back to (TouchOSC: {OSC_FEEDBACK_PORT}); "
-                             "0: none"),
+                             f"port on the sender's host that state changes go back to "
+                             f"(TouchOSC: {OSC_FEEDBACK_PORT}); 0: none"),
         "feedback_targets": Key([], targets(), "more \"host:port\" peers that receive every state change"),
         "allow": Key(list(OSC_ALLOW), networks(), "senders accepted (CIDRs); packets from elsewhere are dropped"),
     },

@@ -27,8 +27,8 @@ class ImageGenerator(Protocol):
         """z: float32 [N, z_dim] -> uint8 [N, resolution, resolution, 3], RGB.
 
         psi: truncation (the "truncation trick in W", Karras et al. 2019, "A Style-Based Generator Architecture for
-        GANs", appendix B); 1 is the full variety, lower pulls toward the average image. noise: ints [N], which fixed noise image each picture
-        gets (None: 0 for all). Raises ValueError for latents of the wrong shape, RuntimeError if drawing failed.
+        GANs", appendix B); 1 is the full variety, lower pulls toward the average image. noise: ints [N], which
+        fixed noise image each picture gets (None: 0 for all). Raises ValueError for latents of the wrong shape, RuntimeError if drawing failed.
         """
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from model.atomic import replacing
 
 FORMAT = "medium-permeation-generator"
 FORMAT_VERSION = 1
+DEFAULT_RESOLUTION = 64         # pixels: the bundled model's, and an untrained generator's when none is given
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
@@ -128,7 +129,7 @@ def load_generator(path):
     return LoadedGenerator(network, path)
 
 
-def new_generator(resolution=64, seed=0, **architecture):
+def new_generator(resolution=DEFAULT_RESOLUTION, seed=0, **architecture):
     """A freshly initialised, untrained generator: the real code path, before any model is trained."""
     from model.networks import build_generator
 
@@ -136,6 +137,6 @@ def new_generator(resolution=64, seed=0, **architecture):
     return LoadedGenerator(network)
 
 
-def default_generator_path(resolution=64):
+def default_generator_path(resolution=DEFAULT_RESOLUTION):
     """The generator bundled in assets/, shown when no --model is given."""
     return ASSETS / f"default-{resolution}.keras"

@@ -58,7 +58,7 @@ class RemoteGenerator:
     model.ModelFileError like model.load_generator when the file cannot be used or the process does not start.
     """
 
-    def __init__(self, path=None, resolution=64, threads=0):
+    def __init__(self, path=None, resolution=model.DEFAULT_RESOLUTION, threads=0):
         self.path, self._resolution, self._threads = path, resolution, threads
         self._lock = threading.RLock()
         self._start()

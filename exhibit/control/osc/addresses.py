@@ -8,6 +8,7 @@ from pathlib import Path
 from exhibit.commands import (
     MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, LoadModel, Pause, RecallScene, Reseed, ReseedTile, Resume,
     SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed, StartWave)
+from exhibit.config import SCHEMA
 
 PREFIX = "/exhibit"
 
@@ -46,8 +47,8 @@ QUERIES = (f"{PREFIX}/ping", f"{PREFIX}/status")
 @dataclass(frozen=True)
 class Context:
     """What the address map needs to know about the show to check arguments."""
-    rows: int = 14
-    cols: int = 14
+    rows: int = SCHEMA["grid"]["rows"].default
+    cols: int = SCHEMA["grid"]["cols"].default
     models: Path | None = None
 
 
