@@ -77,6 +77,8 @@ def save_generator(generator, path, metadata=None):
     info = {**generator.info, **(metadata or {}), "format": FORMAT, "format_version": FORMAT_VERSION,
             "resolution": int(generator.resolution), "z_dim": int(generator.z_dim),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if not weights_finite(generator):
+        raise ValueError(f"{path}: not written, the generator's weights hold NaN or infinite values")
     generator.info = json.loads(json.dumps(info, default=str))   # only plain JSON values belong in the config
     path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as temporary:
@@ -126,7 +128,15 @@ def load_generator(path):
     except Exception as error:  # Keras raises many kinds; all mean the same thing to a user
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ModelFileError(f"{path}: could not be loaded ({reason[:200]})") from None
+    if not weights_finite(network):
+        raise ModelFileError(f"{path}: the weights hold NaN or infinite values (its training diverged); use an "
+                             "earlier export or checkpoint (python -m train export RUN_DIR --step N)")
     return LoadedGenerator(network, path)
+
+
+def weights_finite(network):
+    """True if every weight of a Keras model is a finite number: a diverged training leaves NaN, which draws black."""
+    return all(np.isfinite(np.asarray(w.numpy())).all() for w in network.weights)
 
 
 def new_generator(resolution=DEFAULT_RESOLUTION, seed=0, **architecture):

@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.images import make_image_folder
@@ -114,6 +116,115 @@ def test_a_run_is_stopped_by_sigterm_killed_and_resumed_to_the_end(image_folder,
     assert loaded.returncode == 0 and loaded.stdout.split()[0] == "20", loaded.stderr[-2000:]
 
 
+@pytest.fixture(scope="module")
+def two_step_run(image_folder, small_config, tmp_path_factory):
+    """A run folder at step 2 (default learning rates), reached the way a new user gets there.
+
+    First a start that fails (a misspelt data folder, another resolution): it must leave nothing that would refuse
+    the corrected command. Then temporary files as a kill -9 mid-write leaves them: the corrected start removes
+    them and says so.
+    """
+    out = tmp_path_factory.mktemp("runs") / "run"
+    failed = run(train_command(image_folder.parent / "nope", out, "--resolution", "64"))
+    assert failed.returncode == 2 and "data folder not found" in failed.stderr, failed.stderr[-2000:]
+    assert not (out / "run.json").exists(), "a failed start binds no settings to the folder"
+
+    (out / "checkpoints").mkdir(parents=True)
+    dead = 4194303   # above any pid this test can meet; the writer of these files is gone
+    leftovers = [out / "checkpoints" / f".step-00000004.{dead}.tmp.npz", out / f".generator.{dead}.tmp.keras"]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 1000)
+
+    done = run(train_command(image_folder, out, "--config", str(small_config), "--steps", "2",
+                             "--checkpoint-every", "2", "--sample-every", "2"))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "removed 2 temporary files left by an interrupted run" in done.stdout
+    assert not any(path.exists() for path in leftovers)
+    assert json.loads((out / "run.json").read_text())["model"]["resolution"] == 32
+    return out
+
+
+def copy_run(run_dir, tmp_path):
+    return Path(shutil.copytree(run_dir, tmp_path / "run"))
+
+
+FINITE_CODE = ("import sys, numpy as np, model; g = model.load_generator(sys.argv[1]); "
+               "print(g.metadata['steps'], all(np.isfinite(w.numpy()).all() for w in g.network.weights))")
+
+
+def test_a_diverging_run_stops_at_once_and_keeps_the_last_good_model(two_step_run, image_folder, tmp_path):
+    out = copy_run(two_step_run, tmp_path)
+    absurd = tmp_path / "absurd.toml"
+    absurd.write_text("[data]\nmin_images = 4\n[train]\ng_lr = 100000.0\nd_lr = 100000.0\n"
+                      "[output]\nlog_every_seconds = 0\n")
+    result = run(train_command(image_folder, out, "--config", str(absurd), "--steps", "12",
+                               "--strategy", "mirrored", "--cpu-replicas", "2", "--checkpoint-every", "1",
+                               "--sample-every", "1"))
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-3000:]
+    error = result.stderr.strip().splitlines()[-1]
+    assert re.search(r"error: training diverged at step \d+: (D loss|G loss|R1 penalty|weights) ", error), error
+    assert "of 2 replicas" in error and "lower learning rate" in error and "r1_gamma" in error
+    assert "resumes from step 2" in error
+    assert "done" not in result.stdout
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000002.npz"], "nothing saved after"
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step-00000002.png"]
+    loaded = run([sys.executable, "-c", FINITE_CODE, str(out / "generator.keras")])
+    assert loaded.returncode == 0 and loaded.stdout.split() == ["2", "True"], loaded.stderr[-2000:]
+    with np.load(out / "checkpoints" / "step-00000002.npz") as data:
+        assert all(np.isfinite(data[k]).all() for k in data.files if k != "state")
+
+
+def test_a_resume_applies_new_learning_rates_and_refuses_a_new_width(two_step_run, image_folder, small_config,
+                                                                      tmp_path):
+    out = copy_run(two_step_run, tmp_path)
+    calmer = tmp_path / "calmer.toml"
+    calmer.write_text(small_config.read_text() + "[train]\ng_lr = 0.0005\nd_lr = 0.0005\n")
+    result = run(train_command(image_folder, out, "--config", str(calmer), "--steps", "3"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "train.g_lr 0.002 -> 0.0005" in result.stdout and "train.d_lr 0.002 -> 0.0005" in result.stdout
+    assert "train.steps 2 -> 3" in result.stdout
+    # Read back from the optimisers after the step trained: the learning rates in use, not the ones asked for.
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["step"] == 3
+    assert summary["learning_rates"] == pytest.approx({"g": 0.0005, "d": 0.0005})
+
+    wider = run(train_command(image_folder, out, "--config", str(calmer), "--steps", "4", "--width", "32"))
+    assert wider.returncode == 2
+    assert "model.width = 16 (now 32)" in wider.stderr and "new --out folder" in wider.stderr, wider.stderr[-2000:]
+    assert "step-00000004.npz" not in os.listdir(out / "checkpoints")
+
+
+def test_a_generator_with_nan_weights_is_refused_everywhere(two_step_run, image_folder, tmp_path):
+    import model
+    from model.networks import build_generator
+
+    broken = tmp_path / "broken.keras"
+    network = build_generator(resolution=32, width=16, seed=0,
+                              info={"format": model.generator_file.FORMAT, "format_version": 1})
+    network.weights[0].assign(np.full(network.weights[0].shape, np.nan, np.float32))
+    network.save(broken)   # as a diverged run of an older version wrote it; save_generator itself refuses
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.save_generator(network, tmp_path / "refused.keras")
+    assert not (tmp_path / "refused.keras").exists()
+
+    with pytest.raises(model.ModelFileError, match=r"broken\.keras: the weights hold NaN or infinite values"):
+        model.load_generator(broken)
+    evaluated = run([sys.executable, "-m", "train", "evaluate", str(broken), "--data", str(image_folder)])
+    assert evaluated.returncode == 2
+    last = evaluated.stderr.strip().splitlines()[-1]   # TensorFlow's start-up chatter comes first
+    assert last.startswith(f"error: {broken}: the weights hold NaN or infinite values"), evaluated.stderr[-2000:]
+
+    out = copy_run(two_step_run, tmp_path)
+    path = out / "checkpoints" / "step-00000002.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["ema/0000"] = np.full_like(arrays["ema/0000"], np.nan)
+    np.savez(path, **arrays)
+    exported = run([sys.executable, "-m", "train", "export", str(out), "--out", str(tmp_path / "x.keras")])
+    assert exported.returncode == 2 and "NaN or infinite" in exported.stderr, exported.stderr[-2000:]
+    assert not (tmp_path / "x.keras").exists()
+
+
 def test_settings_mistakes_are_one_clear_line(image_folder, tmp_path):
     typo = tmp_path / "typo.toml"
     typo.write_text("[train]\nstpes = 100\n")
@@ -137,7 +248,7 @@ def test_too_few_usable_images_is_one_clear_error(tmp_path):
     result = run(train_command(folder, tmp_path / "run"))
     assert result.returncode == 2
     assert "usable images" in result.stderr and str(folder) in result.stderr
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists(), "a failed start leaves nothing that would refuse a corrected command"
 
 
 def free_ports(n):

@@ -50,13 +50,16 @@ def train_main(argv):
 
     from train.checkpoint import CheckpointError
     from train.data import DataError
-    from train.loop import train
+    from train.loop import TrainingDiverged, train
 
     try:
         return train(config, args.data, args.out, strategy, description)
     except (DataError, CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3
 
 
 def _set_precision(mixed):

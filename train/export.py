@@ -49,6 +49,10 @@ def main(argv):
     except checkpoint.CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if not model.generator_file.weights_finite(ema):
+        print(f"error: {path}: the weights hold NaN or infinite values (its training diverged); export an earlier "
+              f"step (--step N)", file=sys.stderr)
+        return 2
     metadata = {"steps": state["step"], "images_seen": state.get("images_seen"), "dataset": state.get("dataset"),
                 "images": state.get("images"),
                 "training": {k: config[k] for k in ("model", "train", "augment")}}

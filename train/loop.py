@@ -5,6 +5,7 @@ generator, then the moving average), then loop: step, report, sample, checkpoint
 several GPUs (MirroredStrategy) and on several machines (MultiWorkerMirroredStrategy).
 """
 import json
+import os
 import signal
 import time
 from pathlib import Path
@@ -103,14 +104,29 @@ def make_step(models, strategy, config, global_batch):
     def reduce(value):
         return strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
 
+    def count_broken(*values):
+        # 1 on a replica where a loss or a weight is NaN or infinite; summed, the number of such replicas.
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(tf.cast(v, tf.float32))) for v in values])
+        return tf.cast(tf.logical_not(finite), tf.int32)
+
+    def check_weights():
+        # In replica context each replica reads its own copy: one pass over the weights and the optimisers' moments
+        # (which can overflow while the weights still look fine), cheap next to a step.
+        return count_broken(*G.weights, *D.weights, *ema.weights, *models.g_opt.variables, *models.d_opt.variables)
+
     def step(iterator, p, ema_beta, with_r1):
         real = next(iterator)
         d_loss, r1, real_signs = strategy.run(discriminator_step, args=(real, p, with_r1))
         g_loss, w_sum = strategy.run(generator_step, args=(p,))
         w_sum = reduce(w_sum)
         update_average(ema_beta, w_sum)
+        broken = {"D loss": strategy.run(count_broken, args=(d_loss,)),
+                  "G loss": strategy.run(count_broken, args=(g_loss,)),
+                  "R1 penalty": strategy.run(count_broken, args=(r1,)),
+                  "weights": strategy.run(check_weights)}
         return {"d_loss": reduce(d_loss), "g_loss": reduce(g_loss), "r1": reduce(r1),
-                "real_sign": reduce(real_signs) / global_batch}
+                "real_sign": reduce(real_signs) / global_batch,
+                "broken_replicas": {name: reduce(count) for name, count in broken.items()}}
 
     return tf.function(step)
 
@@ -135,8 +151,19 @@ def format_duration(seconds):
     return f"{h}h{m:02d}m" if h else f"{m}m{seconds % 60:02d}s"
 
 
+class TrainingDiverged(Exception):
+    """A loss or weight became NaN or infinite; nothing from that step on was saved. The message says what to try."""
+
+
+LOSS_KEYS = ("d_loss", "g_loss", "r1")
+
+
 def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
-    """Train (or resume) a run. Returns 0 when the run reached its steps, 130 when stopped by a signal."""
+    """Train (or resume) a run. Returns 0 when the run reached its steps, 130 when stopped by a signal.
+
+    Raises ValueError for settings a run folder cannot take, data.DataError for unusable images and
+    TrainingDiverged at the first NaN or infinity, leaving the last good checkpoint and generator file as they were.
+    """
     run_dir = Path(run_dir)
     chief = is_chief(strategy)
     m, t, o, a = config["model"], config["train"], config["output"], config["augment"]
@@ -145,19 +172,28 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
     if global_batch % replicas:
         raise ValueError(f"--batch-size {global_batch} must be a multiple of the {replicas} replicas")
 
-    _check_run_dir(run_dir, config, chief)
+    # Before the images load: a resume that cannot work is refused in a second.
+    latest = checkpoint.latest(run_dir, log)
+    if latest is not None:
+        _check_resume(run_dir, latest, config, log)
+    if chief:
+        _remove_leftovers(run_dir, log)
     dataset = load_dataset(data_dir, m["resolution"], min_images=config["data"]["min_images"],
                            background=tuple(config["data"]["background"]), log=log)
     log(f"{strategy_description}; global batch {global_batch} ({global_batch // replicas} per replica)")
 
     models = Models(config, strategy)
     state = {"images_seen": 0, "augment_p": 0.0, "wall_seconds": 0.0}
-    latest = checkpoint.latest(run_dir, log)
     if latest is not None:
         state.update(checkpoint.restore(latest, models.groups()))
+        # The restore brought back the optimisers' old learning rates with their moments; the configured ones win.
+        models.g_opt.learning_rate.assign(t["g_lr"])
+        models.d_opt.learning_rate.assign(t["d_lr"])
         log(f"resuming from {latest.name} at step {state['step']}")
+    state.pop("settings", None)
     state.update(dataset=dataset.name, images=len(dataset.images))
     start_step = int(state.get("step", 0))
+    last_saved = start_step if latest is not None else None
     if start_step >= t["steps"]:
         log(f"already at step {start_step} of {t['steps']}: nothing to do (raise --steps to train longer)")
         return 0
@@ -177,9 +213,14 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
                 "training": {k: config[k] for k in ("model", "train", "augment")}}
 
     def save(step):
+        nonlocal last_saved
+        last_saved = step
         if not chief:
             return
-        checkpoint.save(run_dir, step, models.groups(), state, keep=o["keep_checkpoints"])
+        # The settings bind the folder only now that there is a checkpoint to resume: a start that failed earlier
+        # leaves nothing that would refuse a corrected command.
+        _write_settings(run_dir, config)
+        checkpoint.save(run_dir, step, models.groups(), {**state, "settings": config}, keep=o["keep_checkpoints"])
         model.save_generator(models.ema, run_dir / "generator.keras", metadata(step))
 
     step, p = start_step, float(state["augment_p"])
@@ -194,6 +235,8 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
         metrics = step_fn(iterator, tf.constant(p, tf.float32), tf.constant(ema_beta, tf.float32),
                           step % t["r1_every"] == 0)
         step += 1
+        _check_finite(metrics, step, replicas, last_saved, run_dir, t)
+        metrics = {k: v for k, v in metrics.items() if k in LOSS_KEYS or k == "real_sign"}
         state["images_seen"] += global_batch
         real_sign = float(metrics["real_sign"])
         p = adjust_probability(p, real_sign, global_batch, a["target"], a["speed_images"], a["max_p"])
@@ -233,7 +276,9 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
             _final_pictures(drawer, run_dir)
             quality = _quality(drawer, dataset.images)
             log("quality: " + "  ".join(f"{k} {v:.3g}" for k, v in quality.items()))
-        _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished, quality)
+        learning_rates = {"g": float(models.g_opt.learning_rate.numpy()), "d": float(models.d_opt.learning_rate.numpy())}
+        _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished, quality,
+                       learning_rates)
     if not finished:
         log(f"stopped at step {step}: checkpoint saved. Run the same command to resume.")
         return 130
@@ -242,20 +287,90 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
     return 0
 
 
-def _check_run_dir(run_dir, config, chief):
-    """A run folder remembers the architecture it was started with: resuming with another one would be nonsense."""
+def _check_finite(metrics, step, replicas, last_saved, run_dir, t):
+    """Raise TrainingDiverged if any replica saw a NaN or infinite loss or weight in this step.
+
+    Checked every step, before anything is drawn or saved, so no checkpoint, sample sheet or generator file is ever
+    written from a broken model.
+    """
+    broken = {name: int(count) for name, count in metrics["broken_replicas"].items() if int(count)}
+    if not broken:
+        return
+    values = {"D loss": metrics["d_loss"], "G loss": metrics["g_loss"], "R1 penalty": metrics["r1"]}
+    what = ", ".join(f"{name} {float(values[name]) if name in values else 'NaN/inf'} on {count} of {replicas} "
+                     f"replica{'s' if replicas > 1 else ''}" for name, count in broken.items())
+    kept = (f"{run_dir / 'checkpoints'} and {run_dir / 'generator.keras'} still hold step {last_saved}"
+            if last_saved else "nothing was saved")
+    raise TrainingDiverged(
+        f"training diverged at step {step}: {what}. Stopped without saving; {kept}. Try a lower learning rate "
+        f"(train.g_lr {t['g_lr']:g} and train.d_lr {t['d_lr']:g}, e.g. ten times lower) or a larger R1 gamma "
+        f"(train.r1_gamma {t['r1_gamma']:g}, e.g. ten times larger) in a --config file, then run again"
+        + (f": it resumes from step {last_saved}" if last_saved else ""))
+
+
+# Settings a checkpoint's weights are shaped by: changing them on resume cannot work.
+REFUSED_ON_RESUME = tuple(("model", k) for k in ARCHITECTURE_KEYS)
+
+
+def _check_resume(run_dir, latest, config, log):
+    """Compare the settings a checkpoint was made with to this start's: refuse an architecture change, report the rest.
+
+    Everything else is applied from this step on (learning rates, R1, EMA, augmentation, steps, intervals, batch
+    size, data and distribution settings). Checkpoints of older versions carry no settings; run.json stands in.
+    """
+    before = checkpoint.read_state(latest).get("settings")
+    if before is None and (run_dir / "run.json").exists():
+        before = json.loads((run_dir / "run.json").read_text())
+    if before is None:
+        return
+    refused = [f"{section}.{key} = {before[section][key]} (now {config[section][key]})"
+               for section, key in REFUSED_ON_RESUME
+               if section in before and key in before[section] and before[section][key] != config[section][key]]
+    if refused:
+        raise ValueError(f"{run_dir} holds checkpoints trained with {', '.join(refused)}: use the same settings to "
+                         "resume, or a new --out folder")
+    changed = [f"{section}.{key} {before[section][key]} -> {value}" for section, values in config.items()
+               for key, value in values.items()
+               if section in before and key in before[section] and before[section][key] != value]
+    if changed:
+        log(f"changed since {latest.name} (applied from now on): {', '.join(changed)}")
+
+
+def _write_settings(run_dir, config):
+    """RUN_DIR/run.json: the settings of the latest checkpoint, for people and `python -m train export`."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     settings = run_dir / "run.json"
-    architecture = {k: config["model"][k] for k in ARCHITECTURE_KEYS}
-    if settings.exists():
-        started = json.loads(settings.read_text())["model"]
-        different = [f"{k} {started[k]} (now {architecture[k]})" for k in ARCHITECTURE_KEYS
-                     if started.get(k) != architecture[k]]
-        if different:
-            raise ValueError(f"{run_dir} was started with {', '.join(different)}: "
-                             "use the same settings to resume, or a new --out folder")
-    if chief:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic.write_text(settings, json.dumps(config, indent=2) + "\n")   # other workers may be reading it
+    atomic.write_text(settings, json.dumps(config, indent=2) + "\n")   # other workers may be reading it
+
+
+def _remove_leftovers(run_dir, log):
+    """Delete the temporary files a killed run left half-written; files of a writer still running are kept."""
+    found = []
+    for folder in (run_dir, checkpoint.checkpoint_dir(run_dir)):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            match = atomic.TEMPORARY.match(path.name)   # the atomic writers' temporary names carry the writer's pid
+            if match and path.is_file() and not _process_alive(int(match["pid"])):
+                found.append((path, path.stat().st_size))
+                path.unlink(missing_ok=True)
+    if found:
+        megabytes = sum(size for _, size in found) / 1e6
+        names = ", ".join(str(path.relative_to(run_dir)) for path, _ in found)
+        log(f"removed {len(found)} temporary file{'s' if len(found) > 1 else ''} left by an interrupted run "
+            f"({megabytes:.0f} MB): {names}")
+
+
+def _process_alive(pid):
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _final_pictures(drawer, run_dir):
@@ -278,10 +393,11 @@ def _quality(drawer, real, samples=512):
             "smoothness_max_over_mean": evaluate.interpolation_smoothness(drawer, seed=SAMPLE_SEED)["max_over_mean"]}
 
 
-def _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished, quality):
+def _write_summary(run_dir, step, state, replicas, strategy_description, metrics, finished, quality,
+                   learning_rates):
     summary = {"step": step, "finished": finished, "images_seen": state["images_seen"], "replicas": replicas,
                "strategy": strategy_description, "wall_seconds": round(state["wall_seconds"], 1),
-               "augment_p": round(state["augment_p"], 4),
+               "augment_p": round(state["augment_p"], 4), "learning_rates": learning_rates,
                "last_losses": {k: round(float(v), 5) for k, v in metrics.items()},
                "quality": {k: round(float(v), 4) for k, v in quality.items()}}
     atomic.write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
