@@ -52,6 +52,8 @@ def parse(argv):
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
         parser.add_argument("--crf", type=int, help="H.264 quality for .mp4: 0 lossless .. 51 worst (default 18)")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+        parser.add_argument("--loop", action="store_true",
+                            help="a seamless loop: the last frame flows into the first (no fade in)")
     else:
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
         parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds (default 20)")
@@ -194,7 +196,7 @@ def _render(args, config, generator, seed):
     plan, timing = args.plan, render.Timing()
     progress = render.Progress(plan, config, timing, sys.stderr)
     try:
-        written = render.render(config, generator, plan, seed, progress=progress, timing=timing)
+        written = render.render(config, generator, plan, seed, progress=progress, timing=timing, loop=args.loop)
     except (OSError, render.RenderError) as error:
         progress.close()
         print(f"exhibit: error: {error}", file=sys.stderr)

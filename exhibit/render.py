@@ -212,14 +212,19 @@ class Timing:
         self.grid_steps = 0
 
 
-def frames(config, generator, size, seconds, fps, seed, commands=(), timing=None):
+def frames(config, generator, size, seconds, fps, seed, commands=(), timing=None, loop=False):
     """Yield (index, surface) for every frame of the render. commands: [(wall seconds, Command)], in order.
 
+    loop: the walks close on themselves over the render's length and there is no fade in, so frame N (one past
+    the last) would be frame 0 again: played on repeat, the last frame flows into the first.
     The surface is reused between frames: copy it if you keep it.
     """
     pygame.font.init()                     # no display needed: everything is drawn offscreen
     surface = pygame.Surface(size)
     stage = Stage(config, generator, size, surface, seed, notices=False)
+    if loop:
+        stage.show.fade_in = 0.0
+        stage.show.choreography.close_loop(round(seconds * fps) / fps * config.show.speed)
     grid = config.grid.rows * config.grid.cols
     schedule = GridSchedule(grid, 1.0 / config.render.tile_rate, config.worker.batch)
     pending = sorted(commands, key=lambda item: item[0])
@@ -349,9 +354,10 @@ def _replace(temp, out):
     os.replace(temp, out)
 
 
-def render(config, generator, plan, seed, commands=(), progress=None, timing=None):
+def render(config, generator, plan, seed, commands=(), progress=None, timing=None, loop=False):
     """Write the render described by `plan` (see `plan()`). Returns Written, as read back from the output.
 
+    loop: a seamless loop (see `frames`).
     progress: called with the number of frames done after each frame. Raises RenderError if the output does not
     hold what was asked (nothing is left at plan.out then), OSError if writing fails (the same).
     """
@@ -360,7 +366,8 @@ def render(config, generator, plan, seed, commands=(), progress=None, timing=Non
     sink = (PngSink if plan.format is PNG else VideoSink)(temp, plan)
     ok = False
     try:
-        for index, surface in frames(config, generator, plan.size, plan.seconds, plan.fps, seed, commands, timing):
+        for index, surface in frames(config, generator, plan.size, plan.seconds, plan.fps, seed, commands, timing,
+                                     loop):
             sink.write(index, surface)
             if progress:
                 progress(index + 1)

@@ -242,3 +242,25 @@ def test_corrupt_model_file_is_named_in_one_clear_error(tmp_path, command):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("exhibit: error: ") and str(bad) in last
     assert not (tmp_path / "unused.mp4").exists()
+
+
+@pytest.mark.parametrize("mode", ["drift", "wave", "unison"])
+def test_a_loop_has_no_seam(generator, mode):
+    # 2.5 s of show with 1 s keyframes: the walks are stretched to 2 or 3 keyframes that close on themselves.
+    cfg = config.load(overrides={"show": {"mode": mode, "keyframe_seconds": 1.0, "fade_in": 2.0},
+                                 "render": {"tile_rate": 4.0}, "grid": {"rows": 6, "cols": 6}})
+
+    def shown(loop):
+        return [render.pixels(s).astype(np.int16) for _, s in
+                render.frames(cfg, generator, (96, 96), 2.5, 8, seed=4, loop=loop)]
+
+    def seam_and_steps(images):
+        steps = [np.abs(a - b).mean() for a, b in zip(images, images[1:])]
+        return np.abs(images[-1] - images[0]).mean(), steps
+
+    seam, steps = seam_and_steps(shown(loop=True))
+    assert min(steps) > 0.05, "the picture should move"
+    assert seam <= max(steps), f"the seam (frame N-1 to frame 0) jumps {seam:.2f}; frames step at most {max(steps):.2f}"
+    # Without --loop the same render has a seam (and a fade in): the comparison above can fail.
+    open_seam, open_steps = seam_and_steps(shown(loop=False))
+    assert open_seam > 2 * max(open_steps[len(open_steps) // 2:])
