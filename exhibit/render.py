@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pygame
 
@@ -257,8 +258,6 @@ class VideoSink:
     """H.264 or ProRes through PyAV. RGB is converted with BT.709 coefficients and tagged so (HD video's colours)."""
 
     def __init__(self, path, plan):
-        import av
-
         self.path = path
         # faststart: the index goes first, so a browser starts playing before the whole file has arrived.
         self.container = av.open(str(path), mode="w", format="mov" if plan.format is PRORES else "mp4",
@@ -274,22 +273,24 @@ class VideoSink:
         context.colorspace, context.color_primaries, context.color_trc = 1, 1, 1       # ITU-R BT.709
         context.color_range = 1                                                        # limited (video) range
         self.stream = stream
-        self.av = av
 
     def write(self, index, surface):
-        frame = self.av.VideoFrame.from_ndarray(pixels(surface), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(pixels(surface), format="rgb24")
         frame = frame.reformat(format=self.stream.pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
         frame.pts = index
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
     def close(self, ok):
+        if self.container is None:
+            return
+        container, self.container = self.container, None
         try:
             if ok:
                 for packet in self.stream.encode():       # flush the encoder's delayed frames
-                    self.container.mux(packet)
+                    container.mux(packet)
         finally:
-            self.container.close()
+            container.close()
 
 
 class PngSink:
@@ -325,8 +326,6 @@ def read_back(path, format):
             with Image.open(p) as image:
                 sizes.add(image.size)
         return Written(len(names), sizes.pop() if len(sizes) == 1 else None, None)
-    import av
-
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -364,21 +363,13 @@ def render(config, generator, plan, seed, commands=(), progress=None, timing=Non
     plan.out.parent.mkdir(parents=True, exist_ok=True)
     temp = _temporary(plan.out)
     sink = (PngSink if plan.format is PNG else VideoSink)(temp, plan)
-    ok = False
     try:
         for index, surface in frames(config, generator, plan.size, plan.seconds, plan.fps, seed, commands, timing,
                                      loop):
             sink.write(index, surface)
             if progress:
                 progress(index + 1)
-        ok = True
-    finally:
-        try:
-            sink.close(ok)
-        finally:
-            if not ok:
-                _remove(temp)
-    try:
+        sink.close(ok=True)
         written = read_back(temp, plan.format)
         wanted = Written(plan.frames, plan.size, float(plan.rate) if plan.format is not PNG else None)
         if written != wanted:
@@ -386,8 +377,14 @@ def render(config, generator, plan, seed, commands=(), progress=None, timing=Non
                               f"{written.fps} fps, not the {wanted.frames} frames of {wanted.size} at "
                               f"{wanted.fps} fps asked for; nothing was kept")
         _replace(temp, plan.out)
-    except BaseException:
+    except BaseException as error:
+        try:
+            sink.close(ok=False)
+        except Exception:            # the encoder's own complaint must not hide why the render stopped
+            pass
         _remove(temp)
+        if isinstance(error, av.FFmpegError) and not isinstance(error, OSError):
+            raise RenderError(f"{plan.out}: the encoder failed ({error}); nothing was kept") from None
         raise
     return written
 
