@@ -1,7 +1,7 @@
 """python -m exhibit [live options] | render ... | bench ... | send ADDRESS [ARGS...]
 
     python -m exhibit                          the live show, fullscreen (--windowed for a window)
-    python -m exhibit render --out show.mp4    the show written to a video (or a folder of PNGs)
+    python -m exhibit render --out show.mp4    the show written to H.264 (.mov: ProRes; a folder: PNGs)
     python -m exhibit bench                    frame rate and generation rate of the real loop
     python -m exhibit send /exhibit/mode wave  one OSC message to a running show
 """
@@ -47,10 +47,15 @@ def parse(argv):
                             help=f"port state changes go back to (default {OSC_FEEDBACK_PORT})")
         parser.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
     elif command == "render":
-        parser.add_argument("--out", type=Path, required=True, help="FILE.mp4, or a folder for PNG frames")
+        parser.add_argument("--out", type=Path, required=True,
+                            help="FILE.mp4 (H.264), FILE.mov (ProRes 422 HQ), or a folder for PNG frames")
         parser.add_argument("--seconds", type=float, default=30.0, help="length (default 30)")
         parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
+        parser.add_argument("--crf", type=int, help="H.264 quality for .mp4: 0 lossless .. 51 worst (default 18)")
+        parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+        parser.add_argument("--loop", action="store_true",
+                            help="a seamless loop: the last frame flows into the first (no fade in)")
     else:
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
         parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds (default 20)")
@@ -126,10 +131,14 @@ def main(argv=None):
     from exhibit.screen.display import DisplayError
     import model
 
+    from exhibit.render import RenderError
+
     try:
         config = settings.load(args.config, overrides(args))
+        if args.command == "render":          # every limit of the output is checked before the model loads
+            args.plan = _plan(args)
         generator = load_generator(config, separate_process=args.command != "render")
-    except (settings.ConfigError, model.ModelFileError) as error:
+    except (settings.ConfigError, model.ModelFileError, RenderError) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
     from exhibit.show.state import initial_seed
@@ -172,22 +181,36 @@ def _live(config, generator, seed):
     return 0
 
 
+def _plan(args):
+    from exhibit import render
+
+    plan = render.plan(args.out, args.size, args.seconds, args.fps, crf=args.crf, overwrite=args.overwrite)
+    print(f"render: {plan.describe()}", file=sys.stderr, flush=True)
+    warning = render.check_disk(plan)
+    if warning:
+        print(f"render: warning: {warning}", file=sys.stderr, flush=True)
+    return plan
+
+
 def _render(args, config, generator, seed):
-    from exhibit.render import render
+    from exhibit import render
 
-    total = round(args.seconds * args.fps)
-    width, height = args.size
-
-    def progress(n):
-        if n % max(1, total // 20) == 0 or n == total:
-            print(f"\rrender: {n}/{total} frames", end="" if n < total else "\n", file=sys.stderr, flush=True)
-
+    plan, timing = args.plan, render.Timing()
+    progress = render.Progress(plan, config, timing, sys.stderr)
     try:
-        count = render(config, generator, args.out, args.size, args.seconds, args.fps, seed, progress=progress)
-    except OSError as error:
+        written = render.render(config, generator, plan, seed, progress=progress, timing=timing, loop=args.loop)
+    except (OSError, render.RenderError) as error:
+        progress.close()
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {count} frames ({width}x{height}, {args.fps:g} fps, seed {seed}) to {args.out}")
+    except KeyboardInterrupt:
+        progress.close()
+        print("exhibit: render stopped; nothing was written", file=sys.stderr)
+        return 130
+    progress.close()
+    width, height = written.size
+    rate = f", {written.fps:g} fps" if written.fps else f", {plan.fps:g} fps"
+    print(f"wrote {written.frames} frames ({width}x{height}{rate}, seed {seed}) to {plan.out}")
     return 0
 
 

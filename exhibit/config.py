@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from exhibit.commands import MAX_BRIGHTNESS, MAX_PSI, MAX_SEED, MAX_SPEED, MODES
+from model.config_file import ConfigFileError, read_toml
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.toml"
 
@@ -237,13 +238,9 @@ def load(path=None, overrides=None):
     if path is not None:
         path = Path(path)
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{path}: cannot be read ({error})") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML ({error})") from None
+            raw = read_toml(path)         # UTF-8 with or without BOM, any line ending; else a one-line error
+        except ConfigFileError as error:
+            raise ConfigError(str(error)) from None
         for section, values in _merge(raw, path.name).items():
             merged[section].update(values)
     for section, values in _merge(overrides or {}, "command line").items():

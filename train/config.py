@@ -4,8 +4,9 @@ The default file is also the schema: a key it does not have is a typo, and a val
 Errors name the key and what is allowed, so a typo costs seconds, not a wasted night of training.
 """
 import math
-import tomllib
 from pathlib import Path
+
+from model.config_file import ConfigFileError, read_toml
 
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "train" / "default.toml"
 
@@ -28,12 +29,9 @@ class ConfigError(Exception):
 
 def _read_toml(path):
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        return read_toml(path)            # UTF-8 with or without BOM, any line ending; else a one-line error
+    except ConfigFileError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_value(section, key, value, default, source):

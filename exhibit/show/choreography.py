@@ -68,6 +68,7 @@ class Choreography:
         centre = np.hypot(self.row - (rows - 1) / 2, self.col - (cols - 1) / 2)
         self.from_centre = centre / max(centre.max(), 1e-9)         # 0 at the centre, 1 at the corners
         self._keyframes = {}
+        self.loop_keyframes = None                  # set by close_loop: keyframe k is keyframe k mod this
         self._lock = threading.Lock()
         start = Spec("drift" if mode == "hold" else mode, seed, source=(rows // 2, cols // 2))
         if mode == "hold":
@@ -90,7 +91,24 @@ class Choreography:
             return derive(spec.seed, SHARED)
         return derive(spec.seed, tile)
 
+    def close_loop(self, period):
+        """Make every walk periodic in show time with `period` seconds: the picture at t + period is the one at t.
+
+        Each keyframe sequence repeats after K keyframes (K = period / keyframe_seconds, rounded, at least 2, so a
+        tile still goes somewhere and comes back); the keyframe interval stretches slightly so K fit exactly. Every
+        mode's position is keyframe time plus a constant offset, so the walks close on themselves.
+        """
+        if period <= 0:
+            return                                   # a halted show is already a loop
+        keyframes = max(2, round(period / self.keyframe_seconds))
+        with self._lock:
+            self.keyframe_seconds = period / keyframes
+            self.loop_keyframes = keyframes
+            self._keyframes.clear()
+
     def _keyframe(self, stream, k):
+        if self.loop_keyframes:
+            k %= self.loop_keyframes
         key = (stream, k)
         z = self._keyframes.get(key)
         if z is None:
