@@ -12,6 +12,6 @@ Read it in this order. The folders are layers; each one's `__init__` says what i
   live.py       the game loop: events -> update -> render -> tick, on a real display
   render.py     the same stage on a fixed clock, frame by frame, to video or PNG files
   bench.py      the live loop measured
-Layer rules (a test enforces them): show/ imports neither pygame nor TensorFlow; the show's own process never
-imports TensorFlow (the model is drawn in the generator process).
+Layer rules (tests/test_exhibit_layers.py enforces them): show/ imports neither pygame nor TensorFlow; the show's own
+process never imports TensorFlow (the model is drawn in the generator process); exhibit/ and train/ share only model/.
 """

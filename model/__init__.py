@@ -2,6 +2,14 @@
 
     g = model.load_generator(path)      # or model.new_generator(64) for an untrained one
     images = g.generate(model.seeded_latents(seed, 196, g.z_dim), psi=0.8)   # uint8 [196, R, R, 3]
+
+  contract.py        ImageGenerator: what anything that draws offers (the loaded model, the exhibit's process)
+  generator_file.py  the generator file: save, check, load; LoadedGenerator draws with it
+  networks.py        the StyleGAN2 generator and discriminator (Keras); layers.py their modulated convolutions
+  latent.py          seeded latents, slerp, truncation (numpy)
+  atomic.py          file writes that are never found half done
+Importing the package does not import TensorFlow: only building or loading a network does, so the exhibit's own
+process can use the contract, latents and file checks without it.
 """
 import os
 
