@@ -9,8 +9,9 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from model.generator_file import (  # noqa: E402
-    LoadedGenerator, ModelFileError, default_generator_path, load_generator, new_generator, save_generator)
+    LoadedGenerator, ModelFileError, bundled_generators, default_generator_path, load_generator, new_generator,
+    save_generator)
 from model.latent import seeded_latents, slerp, truncate  # noqa: E402
 
-__all__ = ["LoadedGenerator", "ModelFileError", "default_generator_path", "load_generator", "new_generator",
+__all__ = ["LoadedGenerator", "ModelFileError", "bundled_generators", "default_generator_path", "load_generator", "new_generator",
            "save_generator", "seeded_latents", "slerp", "truncate"]

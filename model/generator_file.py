@@ -151,3 +151,16 @@ def new_generator(resolution=64, seed=0, **architecture):
 def default_generator_path(resolution=64):
     """The generator bundled in assets/, shown when no --model is given."""
     return ASSETS / f"default-{resolution}.keras"
+
+
+def bundled_generators(folder=ASSETS):
+    """{resolution in pixels: path} of the generators bundled as `default-<resolution>.keras` in `folder`.
+
+    Read from the file names alone, so a process that never imports TensorFlow (the show's) can choose among them.
+    """
+    found = {}
+    for path in Path(folder).glob("default-*.keras"):
+        resolution = path.stem.removeprefix("default-")
+        if resolution.isdigit() and path.is_file():
+            found[int(resolution)] = path
+    return dict(sorted(found.items()))
