@@ -91,21 +91,55 @@ def overrides(args):
     return out
 
 
-def model_path(config):
-    """The configured model, else the bundled default, else None: an untrained one (the show says so)."""
+UPSCALE_TOLERANCE = 1.1   # a bundled model may be shown up to 10% larger than it was trained
+
+
+def model_path(config, screen_size, bundled=None):
+    """The configured model (`model.path`), else the bundled one that best fits the tiles, else None (untrained).
+
+    screen_size: (width, height) in pixels of the window or screen the grid fills. Of the bundled generators
+    ({resolution: path}, default: model.bundled_generators()), the smallest that covers the tile's side in pixels
+    (scaled down, or up by at most UPSCALE_TOLERANCE, which nobody sees: at 1920x1080 the tiles are 67 px and the
+    64 px model is a quarter of the 128 px one's work); if none does, the largest. Logs which and why.
+    """
     import model
+    from exhibit.screen.compositor import Layout
 
     if config.model.path:
+        log.info("model: %s (model.path)", config.model.path)
         return Path(config.model.path)
-    default = model.default_generator_path()
-    return default if default.exists() else None
+    bundled = model.bundled_generators() if bundled is None else bundled
+    if not bundled:
+        return None
+    g = config.grid
+    tile = Layout.fit(screen_size, g.rows, g.cols, g.gutter, g.margin).tile
+    fitting = [r for r in bundled if r * UPSCALE_TOLERANCE >= tile]
+    resolution = min(fitting) if fitting else max(bundled)
+    why = "the smallest bundled one that covers" if fitting else "the largest bundled one, for"
+    log.info("model: %s (%s the %d px tiles at %dx%d; bundled: %s px)", bundled[resolution], why, tile,
+             *screen_size, ", ".join(map(str, bundled)))
+    return bundled[resolution]
 
 
-def load_generator(config, separate_process):
+def screen_size(args, config):
+    """(width, height) in pixels the show will fill, known before the display opens: the desktop size when
+    fullscreen, else the window (or the --size of render and bench)."""
+    if args.command in ("render", "bench"):
+        return tuple(args.size)
+    if not config.display.fullscreen:
+        return tuple(config.display.window_size)
+    import pygame
+
+    pygame.display.init()
+    sizes = pygame.display.get_desktop_sizes()
+    return tuple(sizes[min(config.display.display, len(sizes) - 1)]) if sizes else tuple(config.display.window_size)
+
+
+def load_generator(config, separate_process, size):
     """The live show draws in a separate process (see exhibit/generation/process.py); a render in this one."""
     import model
 
-    path = model_path(config)
+    path = model_path(config, size)
     if separate_process:
         from exhibit.generation.process import RemoteGenerator
         return RemoteGenerator(path, threads=config.worker.threads)
@@ -137,7 +171,8 @@ def main(argv=None):
         config = settings.load(args.config, overrides(args))
         if args.command == "render":          # every limit of the output is checked before the model loads
             args.plan = _plan(args)
-        generator = load_generator(config, separate_process=args.command != "render")
+        generator = load_generator(config, separate_process=args.command != "render",
+                                   size=screen_size(args, config))
     except (settings.ConfigError, model.ModelFileError, RenderError) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2

@@ -156,7 +156,7 @@ SCHEMA = {
         "fade_out": Key(1.5, number(0.0, 60.0), "seconds of fade to black on quit"),
     },
     "model": {
-        "path": Key("", text(), "generator file; empty: the bundled default in assets/"),
+        "path": Key("", text(), "generator file; empty: the bundled one in assets/ that fits the tiles"),
     },
     "worker": {
         "batch": Key(49, number(1, 1024, integer=True), "tiles generated together; larger is faster per tile"),

@@ -18,9 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from model.contract import ImageGenerator  # noqa: E402
 from model.generator_file import (  # noqa: E402
-    DEFAULT_RESOLUTION, LoadedGenerator, ModelFileError, default_generator_path, load_generator, new_generator,
-    save_generator)
+    DEFAULT_RESOLUTION, LoadedGenerator, ModelFileError, bundled_generators, default_generator_path, load_generator,
+    new_generator, save_generator)
 from model.latent import seeded_latents, slerp, truncate  # noqa: E402
 
-__all__ = ["DEFAULT_RESOLUTION", "ImageGenerator", "LoadedGenerator", "ModelFileError", "default_generator_path",
-           "load_generator", "new_generator", "save_generator", "seeded_latents", "slerp", "truncate"]
+__all__ = ["DEFAULT_RESOLUTION", "ImageGenerator", "LoadedGenerator", "ModelFileError", "bundled_generators",
+           "default_generator_path", "load_generator", "new_generator", "save_generator", "seeded_latents", "slerp",
+           "truncate"]

@@ -150,3 +150,16 @@ def new_generator(resolution=DEFAULT_RESOLUTION, seed=0, **architecture):
 def default_generator_path(resolution=DEFAULT_RESOLUTION):
     """The generator bundled in assets/, shown when no --model is given."""
     return ASSETS / f"default-{resolution}.keras"
+
+
+def bundled_generators(folder=ASSETS):
+    """{resolution in pixels: path} of the generators bundled as `default-<resolution>.keras` in `folder`.
+
+    Read from the file names alone, so a process that never imports TensorFlow (the show's) can choose among them.
+    """
+    found = {}
+    for path in Path(folder).glob("default-*.keras"):
+        resolution = path.stem.removeprefix("default-")
+        if resolution.isdigit() and path.is_file():
+            found[int(resolution)] = path
+    return dict(sorted(found.items()))

@@ -77,6 +77,31 @@ def test_memorisation_ratio_is_far_below_one_for_copies_and_near_one_for_fresh_d
     assert 0.75 < memorisation(fresh, real)["ratio"] < 1.33
 
 
+def textured(n, size, seed):
+    """Ramps with a strong 2 px grain of their own: images whose pixel distances are much fine detail."""
+    images = gradients(n, size, seed).astype(np.float32)
+    grain = np.random.default_rng(seed + 100).normal(0, 40, (n, size // 2, size // 2, 3)).repeat(2, 1).repeat(2, 2)
+    return np.clip(images + grain, 0, 255).astype(np.uint8)
+
+
+def test_memorisation_ratio_does_not_read_blur_as_copying_but_still_catches_blurred_copies():
+    import cv2
+
+    def blurred(images, sigma):
+        return np.stack([cv2.GaussianBlur(im, (0, 0), sigma) for im in images])
+
+    real, held_out = textured(300, 64, seed=7), textured(150, 64, seed=8)
+    for sigma in (2.0, 4.0):   # a blurry model that copies nothing: new pictures, blurred
+        figures = memorisation(blurred(held_out, sigma), real)
+        assert figures["fake_nn_median"] / figures["sharp_real_nn_median"] < 0.8, "plain pixel distances call it copying"
+        assert 0.8 < figures["ratio"] < 1.25, (sigma, figures)
+        assert figures["baseline_blur_px"] > 0
+    sharp = memorisation(held_out, real)
+    assert 0.8 < sharp["ratio"] < 1.25 and sharp["baseline_blur_px"] == 0
+    assert memorisation(real[:150], real)["ratio"] < 0.05                      # exact copies
+    assert memorisation(blurred(real[:150], 1.0), real)["ratio"] < 0.6         # blurred copies are copies too
+
+
 def test_distinctness_flags_a_collapsed_grid_and_passes_a_varied_one():
     real = gradients(100, 64, seed=7)
     collapsed = np.repeat(gradients(1, 64, seed=8), 196, axis=0)
