@@ -138,6 +138,38 @@ class ReseedTile(Command):
 
 
 @dataclass(frozen=True)
+class ReseedTiles(Command):
+    """New latent paths for a group of tiles (a row, a column, an OSC address pattern), in one transition.
+    seed None gives each tile a fresh seed; a seed gives each tile that seed, as ReseedTile would."""
+    tiles: tuple
+    seed: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.tiles, (str, bytes)) or not hasattr(self.tiles, "__iter__"):
+            raise CommandError(f"ReseedTiles: tiles must be a list of tile numbers, got {self.tiles!r}")
+        tiles = tuple(_integer("ReseedTiles", "tile", t, 0, 10_000) for t in self.tiles)
+        if not 1 <= len(tiles) <= 10_000:
+            raise CommandError(f"ReseedTiles: give 1 to 10000 tiles, got {len(tiles)}")
+        self._set("tiles", tuple(dict.fromkeys(tiles)))
+        self._set("seed", _seed("ReseedTiles", self.seed))
+
+
+@dataclass(frozen=True)
+class HoldTile(Command):
+    """Freeze one tile where it is (on) while the others move, or let it move again (off)."""
+    tile: int
+    on: bool = True
+
+    def __post_init__(self):
+        self._set("tile", _integer("HoldTile", "tile", self.tile, 0, 10_000))
+        if not isinstance(self.on, bool):
+            if isinstance(self.on, (int, float)) and self.on in (0, 1):
+                self._set("on", bool(self.on))
+            else:
+                raise CommandError(f"HoldTile: on must be true/false or 0/1, got {self.on!r}")
+
+
+@dataclass(frozen=True)
 class StartWave(Command):
     """Switch to wave mode with the wave spreading from the tile at (row, col)."""
     row: int
@@ -269,7 +301,9 @@ class CommandQueue:
 
     `put` never blocks and never raises: when the queue is full the oldest command is dropped (the
     newest intent wins). A continuous command (SetSpeed, SetPsi, ...) replaces a pending one of the same
-    kind in place, so a flood of fader moves costs one slot and the show applies only the latest value.
+    kind in place, so a flood of fader moves costs one slot and the show applies only the latest value;
+    but only within a run of continuous commands: any other command queued after it is a barrier, so
+    `speed 3, scene recall 1, speed 4` ends at 4, as it arrived (levels of different kinds commute).
     """
 
     def __init__(self, maxsize=256):
@@ -294,6 +328,8 @@ class CommandQueue:
             self._items.append(cell)
             if command.continuous:
                 self._pending[kind] = cell
+            else:
+                self._pending.clear()        # a barrier: later levels must not jump ahead of it
             if len(self._items) <= self.maxsize:
                 return True
             old = self._items.popleft()

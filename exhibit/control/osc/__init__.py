@@ -27,19 +27,21 @@ The pieces, in the order a datagram meets them:
   server.py     OscServer, in the show's process: starts the receiver, queues its Commands, sends feedback
   feedback.py   state -> messages that put a controller's faders where the show is
 """
-from exhibit.control.osc.addresses import LEVELS, PREFIX, ROUTES, Context, Level, Rejected, translate
+from exhibit.control.osc.addresses import (
+    LEVELS, MAX_PATTERN, PREFIX, ROUTES, Context, Level, Rejected, Route, compile_part, match_part, translate)
 from exhibit.control.osc.feedback import STATUS_KEYS, state_messages, status_args
-from exhibit.control.osc.packets import Malformed, encode, parse
-from exhibit.control.osc.receiver import Receiver, receive
+from exhibit.control.osc.packets import IMPULSE, Arg, Malformed, encode, parse
+from exhibit.control.osc.receiver import Receiver, receive, reply_targets
 from exhibit.control.osc.security import DEFAULT_ALLOW, Allowlist, RateLimitedLog, parse_allow
 from exhibit.control.osc.server import DEFAULT_FEEDBACK_PORT, DEFAULT_PORT, OscServer, bench, start
 
 __all__ = [
     "PREFIX", "DEFAULT_PORT", "DEFAULT_FEEDBACK_PORT", "DEFAULT_ALLOW",
-    "Malformed", "parse", "encode",
-    "Rejected", "Level", "LEVELS", "Context", "ROUTES", "translate",
+    "Malformed", "parse", "encode", "Arg", "IMPULSE",
+    "Rejected", "Level", "LEVELS", "Context", "Route", "ROUTES", "MAX_PATTERN", "translate", "compile_part",
+    "match_part",
     "STATUS_KEYS", "state_messages", "status_args",
     "parse_allow", "Allowlist", "RateLimitedLog",
-    "Receiver", "receive",
+    "Receiver", "receive", "reply_targets",
     "OscServer", "start", "bench",
 ]
