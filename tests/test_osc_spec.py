@@ -259,3 +259,128 @@ def test_hold_freezes_one_tile(show, listener):
     assert wait_for(lambda: show.snapshot()["held"] == [5])
     listener.send(show.server.port, f"{P}/tile/5/hold", 0)
     assert wait_for(lambda: show.snapshot()["held"] == [])
+
+
+# --- OSC over TCP --------------------------------------------------------------------------------------------
+
+def tcp_client(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return sock
+
+
+def read_slip(sock, address, timeout=3.0):
+    """Arguments of the next SLIP-framed message to `address` on a TCP connection, or None."""
+    from exhibit.control.osc.tcp import unslip
+    sock.settimeout(timeout)
+    buffer = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return None
+        if not data:
+            return None
+        buffer += data
+        while b"\xc0" in buffer:
+            frame, _, buffer = buffer.partition(b"\xc0")
+            if frame:
+                for got, args in osc.parse(unslip(frame)):
+                    if got == address:
+                        return args
+    return None
+
+
+def test_tcp_slip_same_address_space_replies_on_the_connection(show):
+    from exhibit.control.osc.tcp import slip
+    sock = tcp_client(show.server.port)
+    try:
+        sock.sendall(slip(osc.encode(f"{P}/ping")))
+        assert read_slip(sock, f"{P}/pong") == []
+        sock.sendall(slip(osc.encode(f"{P}/tile/1[0-3]/reseed", 5)) + slip(osc.encode(f"{P}/mode", "wave")))
+        assert wait_for(lambda: show.snapshot()["mode"] == "wave")
+        assert all(show.show.choreography.spec.overrides.get(t) == 5 for t in (10, 11, 12, 13))
+        sock.sendall(slip(osc.encode(f"{P}/status")))
+        status = read_slip(sock, f"{P}/status")
+        assert status and status[status.index("mode") + 1] == "wave"
+        sock.sendall(slip(osc.encode(f"{P}/speed", 99.0)))
+        assert "must be in 0..8" in read_slip(sock, f"{P}/error")[0]
+        # a payload holding the SLIP END and ESC bytes survives escaping
+        sock.sendall(slip(osc.encode(f"{P}/reseed", 0xC0DBDDC0)))
+        assert wait_for(lambda: show.snapshot()["seed"] == 0xC0DBDDC0)
+    finally:
+        sock.close()
+
+
+def test_tcp_length_prefixed_osc_1_0(show):
+    sock = tcp_client(show.server.port)
+    try:
+        ping = osc.encode(f"{P}/ping")
+        sock.sendall(len(ping).to_bytes(4, "big") + ping)
+        sock.settimeout(3)
+        size = int.from_bytes(sock.recv(4), "big")
+        assert osc.parse(sock.recv(size)) == [(f"{P}/pong", [])]
+    finally:
+        sock.close()
+
+
+def udp_pong(port):
+    p = Peer()
+    try:
+        p.send(port, f"{P}/ping")
+        return p.expect(f"{P}/pong", timeout=1.0) == []
+    finally:
+        p.close()
+
+
+def test_tcp_bounds(show):
+    """A 1 GB length prefix and a frame without an end are closed with a reason; the show answers throughout."""
+    port = show.server.port
+    huge = tcp_client(port)
+    huge.sendall((1 << 30).to_bytes(4, "big") + b"/exh")
+    huge.settimeout(3)
+    data = huge.recv(65536)
+    assert b"length prefix of 1073741824" in data
+    assert huge.recv(65536) == b"", "the connection is closed"
+    endless = tcp_client(port)
+    try:
+        chunk = b"\xc0" + b"a" * 65536
+        for _ in range(4):
+            endless.sendall(chunk[:65536])
+            chunk = b"a" * 65536
+        endless.settimeout(3)
+        assert b"without an end" in endless.recv(65536)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        endless.close()
+    assert udp_pong(port)
+
+
+@pytest.mark.slow
+def test_a_thousand_idle_tcp_connections_do_not_lock_out_a_controller(show):
+    import resource
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1100:
+        pytest.skip(f"this test opens 1000 sockets; the open file limit is {soft}")
+    from exhibit.control.osc import tcp
+    from exhibit.control.osc.tcp import slip
+    port = show.server.port
+    idle = []
+    try:
+        for _ in range(1000):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            except OSError:
+                pass
+        assert udp_pong(port), "UDP still answers"
+        time.sleep(tcp.EVICT_IDLE_SECONDS + 0.5)
+        sock = tcp_client(port)                     # takes the place of the longest-idle one
+        try:
+            sock.sendall(slip(osc.encode(f"{P}/ping")))
+            assert read_slip(sock, f"{P}/pong") == []
+        finally:
+            sock.close()
+    finally:
+        for s in idle:
+            s.close()

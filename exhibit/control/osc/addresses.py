@@ -340,6 +340,8 @@ class Tree:
                     child = node.get(part)
                     if child is not None:
                         nxt.append(child)
+                elif tokens == [("*",)]:                  # a lone star: every part
+                    nxt.extend(child for name, child in node.items() if name is not None)
                 else:
                     nxt.extend(child for name, child in node.items() if name is not None and match_part(tokens, name))
             nodes = nxt

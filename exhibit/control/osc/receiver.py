@@ -4,8 +4,10 @@ A flood costs the show little: the receiver drains the socket in batches, keeps 
 continuous address (a fader sends hundreds a second; the show needs the last) and hands the show's process a
 few coalesced Commands at a time. Started by OscServer as `python -m exhibit.control.osc`.
 """
+import collections
 import json
 import math
+import os
 import re
 import select
 import signal
@@ -20,6 +22,7 @@ from exhibit.commands import CommandError
 from exhibit.control.osc.addresses import CONTINUOUS, PREFIX, QUERIES, Context, Rejected, pressed, translate
 from exhibit.control.osc.packets import MAX_DATAGRAM, Malformed, encode, parse
 from exhibit.control.osc.security import Allowlist, RateLimitedLog, parse_allow
+from exhibit.control.osc.tcp import TcpServer
 
 # Why a process: every recvfrom releases and retakes the GIL, so under a flood of tens of thousands of
 # datagrams a second a receiving thread inside the show would trade the GIL with the render thread tens of
@@ -38,7 +41,9 @@ PEER_REPORT_SECONDS = 10.0           # how often the receiver re-reports a sende
 
 def reply_targets(sender, feedback_port):
     """Where a reply to `sender` goes: its source port, and its host's feedback port (TouchOSC, Max's
-    udpreceive, oscdump listen there, while they send from another port)."""
+    udpreceive, oscdump listen there, while they send from another port). A TCP peer: its connection."""
+    if len(sender) > 2:                              # (host, port, "tcp"): on its own connection only
+        return [tuple(sender)]
     targets = [tuple(sender[:2])]
     if feedback_port and feedback_port != sender[1]:
         targets.append((sender[0], feedback_port))
@@ -48,8 +53,11 @@ def reply_targets(sender, feedback_port):
 class Receiver:
     """In the receiver process: socket -> allowlist -> guard -> address map -> batches for the show."""
 
-    def __init__(self, sock, out, allow, context, feedback_port=0):
-        self.sock, self.out, self.context = sock, out, context
+    def __init__(self, sock, out, allow, context, feedback_port=0, tcp=None):
+        self.sock, self.out, self.context, self.tcp = sock, out, context, tcp
+        self.wake_r, self.wake_w = os.pipe()          # the stdin thread wakes the select loop with replies
+        os.set_blocking(self.wake_r, False)
+        self.outbox = collections.deque(maxlen=4096)
         self.feedback_port = feedback_port
         self.allowed = Allowlist(parse_allow(allow))
         self.lines = []                    # log lines for the show's process to write
@@ -67,9 +75,23 @@ class Receiver:
     def run(self, stopping):
         while not stopping.is_set():
             timeout = max(0.0, self.flushed + FLUSH_SECONDS - time.monotonic()) if self.dirty else 0.25
-            if select.select([self.sock], [], [], timeout)[0]:
-                for data, sender in self._drain():
-                    self._handle(data, sender)
+            readable = [self.sock, self.wake_r] + (self.tcp.readable() if self.tcp else [])
+            writable = self.tcp.writable() if self.tcp else []
+            ready, can_write, _ = select.select(readable, writable, [], timeout)
+            for sock in ready:
+                if sock is self.sock:
+                    for data, sender in self._drain():
+                        self._handle(data, sender)
+                elif sock is self.wake_r:
+                    self._replies()
+                elif sock is self.tcp.listener:
+                    self.tcp.accept()
+                else:
+                    self.tcp.read(sock, self._tcp_packet, self._tcp_trouble)
+            for sock in can_write:
+                self.tcp.write(sock)
+            if self.tcp:
+                self.tcp.expire()
             self.trouble.summarize()
             if (self.dirty or self.lines) and time.monotonic() - self.flushed >= FLUSH_SECONDS:
                 self._flush()
@@ -118,7 +140,7 @@ class Receiver:
             if len(self.reported) > 4096:
                 self.reported.clear()
             self.reported[sender[0]] = now
-            self.peers.append(list(sender[:2]))
+            self.peers.append(list(sender))
         for address, args in messages:
             try:
                 if address in QUERIES:
@@ -127,7 +149,7 @@ class Receiver:
                     if address.endswith("/ping"):      # answered here: proves the receiver is alive and quick
                         self._reply(sender, encode(f"{PREFIX}/pong"))
                     else:
-                        self.queries.append(list(sender[:2]))  # the show's process answers with its state
+                        self.queries.append(list(sender))  # the show's process answers with its state
                     continue
                 for command in translate(address, args, self.context):
                     self._put(command, sender)
@@ -144,9 +166,9 @@ class Receiver:
         kind = type(command)
         if command.continuous and kind in self.runs:
             self.runs[kind][0] = command
-            self.runs[kind][1] = list(sender[:2])
+            self.runs[kind][1] = list(sender)
             return
-        cell = [command, list(sender[:2])]
+        cell = [command, list(sender)]
         if command.continuous:
             self.runs[kind] = cell
         else:
@@ -156,7 +178,46 @@ class Receiver:
             old = self.pending.pop(0)
             self.runs = {k: c for k, c in self.runs.items() if c is not old}
 
+    def _tcp_packet(self, packet, sender):
+        self.counts["received"] += 1
+        self.dirty = True
+        if not self.allowed(sender[0]):
+            self.counts["denied"] += 1
+            self.trouble.warning("denied", f"OSC: dropped a packet from {sender[0]}, which is not in osc.allow")
+            self.tcp.close(self.tcp.by_peer[sender[:2]])
+            return
+        self._handle(packet, sender)
+
+    def _tcp_trouble(self, connection, reason):
+        self.counts["malformed"] += 1
+        self.dirty = True
+        self.trouble.warning("bad TCP streams", f"OSC: closed the TCP connection from {connection.address[0]}: "
+                                                f"{reason}")
+        try:                            # one last word on the way out, if the peer reads it
+            connection.sock.send(connection.frame(encode(f"{PREFIX}/error", f"connection closed: {reason}")))
+        except OSError:
+            pass
+
+    def queue_reply(self, sender, datagram):
+        """From the stdin thread: a reply the show's process wants sent on a TCP connection."""
+        self.outbox.append((tuple(sender), datagram))
+        os.write(self.wake_w, b"x")
+
+    def _replies(self):
+        try:
+            os.read(self.wake_r, 4096)
+        except OSError:
+            pass
+        while self.outbox:
+            sender, datagram = self.outbox.popleft()
+            if self.tcp:
+                self.tcp.send(sender, datagram)
+
     def _reply(self, sender, datagram):
+        if len(sender) > 2:                          # a TCP peer: on its own connection only
+            if self.tcp:
+                self.tcp.send(sender, datagram)
+            return
         for target in reply_targets(sender, self.feedback_port):
             try:
                 self.sock.sendto(datagram, target)
@@ -204,19 +265,35 @@ def receive(options):
                       f"is another show running? Use --osc-port or set osc.port"})
         return 1
     sock.setblocking(False)
-    out({"listening": sock.getsockname()[1]})
+    port = sock.getsockname()[1]
+    tcp, notes = None, []
+    if options.get("tcp", True):
+        try:
+            tcp = TcpServer(bind, port)
+        except OSError as error:       # TCP is a second way in; the show plays on without it
+            notes.append(f"OSC: no TCP on {bind}:{port} ({error.strerror or error}); UDP only")
+    out({"listening": port, "tcp": bool(tcp), "log": notes})
     stopping = threading.Event()
+    context = Context(options["rows"], options["cols"], options["models"] and Path(options["models"]))
+    receiver = Receiver(sock, out, options["allow"], context, options.get("feedback_port", 0), tcp)
 
-    def watch_parent():        # stdin closes when the show stops us, or when it dies
-        sys.stdin.buffer.read()
+    def watch_parent():        # replies for TCP peers, one JSON line each; stdin closes when the show stops us
+        for line in sys.stdin.buffer:
+            try:
+                sender, data = json.loads(line)
+                receiver.queue_reply(sender, bytes.fromhex(data))
+            except (ValueError, TypeError):
+                continue
         stopping.set()
+        os.write(receiver.wake_w, b"x")
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    context = Context(options["rows"], options["cols"], options["models"] and Path(options["models"]))
     try:
-        Receiver(sock, out, options["allow"], context, options.get("feedback_port", 0)).run(stopping)
+        receiver.run(stopping)
     except BrokenPipeError:
         pass
     finally:
         sock.close()
+        if tcp:
+            tcp.close_all()
     return 0

@@ -5,6 +5,7 @@ import json
 import logging
 import math
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -51,6 +52,7 @@ class OscServer:
         self._asked = collections.OrderedDict()   # id(command) -> (command, sender), for on_result
         self._socks = {}                   # address family -> socket that sends feedback and replies
         self._lock = threading.Lock()
+        self._stdin_lock = threading.Lock()
         self._options = {"bind": bind, "port": port, "feedback_port": feedback_port,
                          "allow": list(map(str, allow)), "rows": context.rows,
                          "cols": context.cols, "models": context.models and str(context.models)}
@@ -72,6 +74,10 @@ class OscServer:
         if "listening" not in first:
             self._end()
             raise OSError(first.get("error", "OSC: the receiver process did not start"))
+        for text in first.get("log", []):
+            log.warning("%s", text)
+        self.tcp = first.get("tcp", False)
+        os.set_blocking(self._process.stdin.fileno(), False)   # replies for TCP peers must never block us
         return first["listening"]
 
     def start(self):
@@ -144,13 +150,13 @@ class OscServer:
                         self._asked.popitem(last=False)
             for text in message["log"]:
                 log.warning("%s", text)
-            for host, port in message["peers"]:
-                self._greet((host, port), wait=(host, port) in senders)
-            for host, port in message["queries"]:
+            for sender in map(tuple, message["peers"]):
+                self._greet(sender, wait=sender in senders)
+            for sender in map(tuple, message["queries"]):
                 datagram = encode(f"{PREFIX}/status", *status_args(self.snapshot()))
-                for target in reply_targets((host, port), self.feedback_port):
+                for target in reply_targets(sender, self.feedback_port):
                     self._send(datagram, target)
-                self._keep((host, port))        # from now on this peer hears every change too
+                self._keep(sender)              # from now on this peer hears every change too
             self.counts = message["counts"]
 
     # feedback ----------------------------------------------------------------------------------
@@ -164,10 +170,13 @@ class OscServer:
         """A controller that speaks gets the whole state once, at its source port and on the feedback port,
         then only changes. If its own message is still on its way to the show (wait), the state goes out
         after it took effect (see on_change), so a fader being moved never jumps back."""
-        host, port = sender
-        if self.feedback_port:
+        host, port = sender[:2]
+        tcp = len(sender) > 2
+        if tcp:
+            self._keep(sender)                # a TCP peer hears every change on its connection
+        elif self.feedback_port:
             self._keep((host, self.feedback_port))
-        key = (host, self.feedback_port) if self.feedback_port else sender
+        key = (host, self.feedback_port) if self.feedback_port and not tcp else sender
         now = time.monotonic()
         with self._lock:
             known = now - self._greeted.get(key, -math.inf) < PEER_TTL
@@ -237,6 +246,16 @@ class OscServer:
         self._welcome_now(welcome, snapshot)
 
     def _send(self, datagram, peer):
+        if len(peer) > 2:                     # a TCP peer: the receiver process holds its connection
+            line = (json.dumps([list(peer), datagram.hex()]) + "\n").encode()
+            if len(line) > select.PIPE_BUF:   # only whole lines: a pipe write up to PIPE_BUF is never split
+                return
+            with self._stdin_lock:
+                try:
+                    os.write(self._process.stdin.fileno(), line)
+                except (BlockingIOError, OSError, ValueError):   # full (the receiver is busy) or gone
+                    pass
+            return
         family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
         try:
             sock = self._socks.get(family)
