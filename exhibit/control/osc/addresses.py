@@ -216,7 +216,7 @@ class Route:
 ROUTES = [
     Route("/ping", None, description="answers /exhibit/pong"),
     Route("/status", None, description="answers /exhibit/status with key, value pairs; then follows changes"),
-    Route("/pause", lambda ctx, args: [Pause()] if pressed(args) else [Resume()], "", (0, 1),
+    Route("/pause", lambda ctx, args: [Pause()] if pressed(args) else [Resume()], "i", (0, 1),
           "pause (1 or no argument) or resume (0)", "paused"),
     Route("/resume", lambda ctx, args: [Resume()] if pressed(args) else [], description="resume after a pause"),
     Route("/mode", lambda ctx, args: _mode(args), "s", MODES, "how the tiles move together", "mode"),

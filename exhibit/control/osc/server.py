@@ -53,6 +53,7 @@ class OscServer:
         self._socks = {}                   # address family -> socket that sends feedback and replies
         self._lock = threading.Lock()
         self._stdin_lock = threading.Lock()
+        self.parts = []                    # what start() runs beside it and stop() ends with it
         self._options = {"bind": bind, "port": port, "feedback_port": feedback_port,
                          "allow": list(map(str, allow)), "rows": context.rows,
                          "cols": context.cols, "models": context.models and str(context.models)}
@@ -87,6 +88,8 @@ class OscServer:
         return self
 
     def stop(self):
+        for part in self.parts:                 # the OSCQuery server and the zeroconf advertisement
+            part.stop()
         self._stopping.set()
         self._end()
         if self._thread.is_alive():
@@ -288,14 +291,31 @@ def _parse_target(target):
 
 
 def start(app):
-    """Start the OSC server for an app: its config, queue, snapshot and on_change hooks."""
+    """Start the OSC server for an app (its config, queue, snapshot, on_change and on_result hooks), the
+    OSCQuery server and the zeroconf advertisement beside it (each may fail alone, with one log line)."""
+    from exhibit.control.osc.discovery import Advertiser, instance_name
+    from exhibit.control.osc.query import QueryServer
+
     osc, grid = app.config.osc, app.config.grid
+    context = Context(grid.rows, grid.cols, app.config.paths.models)
     server = OscServer(app.queue, app.snapshot, bind=osc.bind, port=osc.port, allow=osc.allow,
-                       feedback_port=osc.feedback_port, feedback_targets=osc.feedback_targets,
-                       context=Context(grid.rows, grid.cols, app.config.paths.models))
+                       feedback_port=osc.feedback_port, feedback_targets=osc.feedback_targets, context=context)
     app.on_change.append(server.on_change)
     getattr(app, "on_result", []).append(server.on_result)
-    return server.start()
+    server.start()
+    query_port = 0
+    if osc.query_port:
+        try:
+            query = QueryServer(app.snapshot, bind=osc.bind, port=osc.query_port, osc_port=server.port,
+                                tcp=server.tcp, allow=osc.allow, name=instance_name(), context=context)
+            server.parts.append(query.start())
+            query_port = query.port
+        except OSError as error:
+            log.warning("OSCQuery: cannot listen on port %d (%s); set osc.query_port", osc.query_port,
+                        error.strerror or error)
+    if osc.advertise:
+        server.parts.append(Advertiser(server.port, tcp=server.tcp, query_port=query_port, bind=osc.bind).start())
+    return server
 
 
 def bench(app, seconds):
