@@ -46,7 +46,8 @@ class Level:
     description: str = ""
 
     def from_fader(self, f):
-        return self.top * f ** self.curve
+        # 6 significant digits: fader 0.2 on psi is 0.3 in the show, its scenes and logs, not 0.30000000000000004
+        return float(f"{self.top * f ** self.curve:.6g}")
 
     def to_fader(self, value):
         return min(1.0, max(0.0, value / self.top)) ** (1.0 / self.curve)
