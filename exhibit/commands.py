@@ -64,6 +64,10 @@ class Command:
     """Base of all commands. `continuous` commands set a level; only the newest one in a burst matters."""
     continuous = False
 
+    def supersedes(self, earlier):
+        """True if applying `earlier` right before this one would make no difference to the show."""
+        return False
+
     def _set(self, name, value):
         object.__setattr__(self, name, value)  # normalise a validated value on a frozen dataclass
 
@@ -152,6 +156,10 @@ class ReseedTiles(Command):
             raise CommandError(f"ReseedTiles: give 1 to 10000 tiles, got {len(tiles)}")
         self._set("tiles", tuple(dict.fromkeys(tiles)))
         self._set("seed", _seed("ReseedTiles", self.seed))
+
+    def supersedes(self, earlier):
+        """A group reseed right after another of the same tiles (a pattern sent again and again)."""
+        return isinstance(earlier, ReseedTiles) and set(earlier.tiles) <= set(self.tiles)
 
 
 @dataclass(frozen=True)
@@ -320,6 +328,10 @@ class CommandQueue:
             raise TypeError(f"CommandQueue.put expects a Command, got {type(command).__name__}")
         with self._lock:
             kind = type(command)
+            if self._items and command.supersedes(self._items[-1][0]):
+                self._items[-1][0] = command       # e.g. a group reseed sent again before the frame took it
+                self.coalesced += 1
+                return False
             if command.continuous and kind in self._pending:
                 self._pending[kind][0] = command
                 self.coalesced += 1

@@ -141,6 +141,21 @@ def test_the_queue_coalesces_only_runs_of_levels():
     for command in (c.SetSpeed(3), c.SetPsi(0.5), c.SetSpeed(3.5), c.RecallScene(1), c.SetSpeed(4)):
         q.put(command)
     assert q.drain() == [c.SetSpeed(3.5), c.SetPsi(0.5), c.RecallScene(1), c.SetSpeed(4)]
+    # a group reseed sent again before the show took the first: one is enough; anything between keeps both
+    for command in (c.ReseedTiles((1, 2)), c.ReseedTiles((1, 2, 3)), c.SetSpeed(2), c.ReseedTiles((1, 2, 3))):
+        q.put(command)
+    assert q.drain() == [c.ReseedTiles((1, 2, 3)), c.SetSpeed(2), c.ReseedTiles((1, 2, 3))]
+
+
+def test_a_group_reseed_gives_every_tile_a_path_of_its_own():
+    from exhibit import config
+    from exhibit.show.state import Show
+    show = Show(config.load(), 64, seed=3)
+    show.update(1.0)
+    show.apply(c.ReseedTiles(tuple(range(196))))
+    show.update(20.0)
+    z = show.choreography.latents(show.time)
+    assert len({row.tobytes() for row in z}) == 196
 
 
 # --- argument types ------------------------------------------------------------------------------------------

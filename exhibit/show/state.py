@@ -156,7 +156,8 @@ class Show:
                 outside = [i for i in tiles if i >= self.rows * self.cols]
                 if outside:
                     raise c.CommandError(f"ReseedTiles: tile {outside[0]} is outside 0..{self.rows * self.cols - 1}")
-                seeds = {i: self._fresh_seed() if s is None else s for i in tiles}
+                # One seed for the group: each tile's path still differs, since its stream mixes in the tile.
+                seeds = dict.fromkeys(tiles, self._fresh_seed() if s is None else s)
                 chor.change(t, tile=tiles, overrides={**chor.spec.overrides, **seeds})
                 return True
             case c.HoldTile(tile=i, on=on):

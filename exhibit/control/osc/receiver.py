@@ -164,6 +164,9 @@ class Receiver:
         """Queue in arrival order; a level replaces a pending one of its kind only within a run of levels."""
         self.counts["commands"] += 1
         kind = type(command)
+        if self.pending and command.supersedes(self.pending[-1][0]):
+            self.pending[-1] = [command, list(sender)]
+            return
         if command.continuous and kind in self.runs:
             self.runs[kind][0] = command
             self.runs[kind][1] = list(sender)
