@@ -57,7 +57,7 @@ def test_a_tablet_plays_the_real_show(tmp_path):
             results["broken"] = peer.expect(f"{P}/error", timeout=30)
             peer.send(port, f"{P}/scene/recall", 50)              # an empty slot
             results["empty"] = peer.expect(f"{P}/error", timeout=5)
-            for address, args in [(f"{P}/mode", ("unison",)), (f"{P}/speed/fader", (0.75,)),
+            for address, args in [(f"{P}/mode", ("unison",)), (f"{P}/speed/fader", (0.75,)), (f"{P}/psi", (0.3,)),
                                   (f"{P}/model", ("../other.keras",)), (f"{P}/model", ("other",)),
                                   (f"{P}/scene/save", (2,)), (f"{P}/screenshot", (1.0,))]:
                 peer.send(port, address, *args)
@@ -86,5 +86,6 @@ def test_a_tablet_plays_the_real_show(tmp_path):
     status = results["send"].split()
     assert status[0] == f"{P}/status" and status[status.index("mode") + 1] == "unison", results["send"]
     assert status[status.index("model") + 1] == "other"
-    assert json.loads((tmp_path / "scenes.json").read_text())["scenes"]["2"]["mode"] == "unison"
+    scene = json.loads((tmp_path / "scenes.json").read_text())["scenes"]["2"]
+    assert scene["mode"] == "unison" and scene["psi"] == 0.3, scene      # as sent: not 0.30000001192092896
     assert [p.suffix for p in (tmp_path / "shots").iterdir()] == [".png"]
