@@ -10,10 +10,10 @@ is written here by hand, never a regex built from the sender's text: a pattern i
 and matching one part costs O(len(pattern part) x len(address part)).
 """
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-import re
 
 from exhibit.commands import (
     MAX_BRIGHTNESS, MAX_PSI, MAX_SLOT, MAX_SPEED, MODES, HoldTile, LoadModel, Pause, RecallScene, Reseed,
