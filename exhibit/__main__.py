@@ -4,6 +4,7 @@
     python -m exhibit render --out show.mp4    the show written to H.264 (.mov: ProRes; a folder: PNGs)
     python -m exhibit bench                    frame rate and generation rate of the real loop
     python -m exhibit send /exhibit/mode wave  one OSC message to a running show
+    python -m exhibit controller --out show.tosc   a TouchOSC layout for the show
 """
 import argparse
 import logging
@@ -154,6 +155,9 @@ def main(argv=None):
     if argv and argv[0] == "send":                 # no TensorFlow, no pygame: answer fast
         from exhibit.control import send
         return send.main(argv[1:])
+    if argv and argv[0] == "controller":
+        from exhibit.control.osc import touchosc
+        return touchosc.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
     args = parse(argv)
     if args.command in ("render", "bench"):

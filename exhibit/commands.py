@@ -64,6 +64,10 @@ class Command:
     """Base of all commands. `continuous` commands set a level; only the newest one in a burst matters."""
     continuous = False
 
+    def supersedes(self, earlier):
+        """True if applying `earlier` right before this one would make no difference to the show."""
+        return False
+
     def _set(self, name, value):
         object.__setattr__(self, name, value)  # normalise a validated value on a frozen dataclass
 
@@ -135,6 +139,42 @@ class ReseedTile(Command):
     def __post_init__(self):
         self._set("tile", _integer("ReseedTile", "tile", self.tile, 0, 10_000))
         self._set("seed", _seed("ReseedTile", self.seed))
+
+
+@dataclass(frozen=True)
+class ReseedTiles(Command):
+    """New latent paths for a group of tiles (a row, a column, an OSC address pattern), in one transition.
+    seed None gives each tile a fresh seed; a seed gives each tile that seed, as ReseedTile would."""
+    tiles: tuple
+    seed: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.tiles, (str, bytes)) or not hasattr(self.tiles, "__iter__"):
+            raise CommandError(f"ReseedTiles: tiles must be a list of tile numbers, got {self.tiles!r}")
+        tiles = tuple(_integer("ReseedTiles", "tile", t, 0, 10_000) for t in self.tiles)
+        if not 1 <= len(tiles) <= 10_000:
+            raise CommandError(f"ReseedTiles: give 1 to 10000 tiles, got {len(tiles)}")
+        self._set("tiles", tuple(dict.fromkeys(tiles)))
+        self._set("seed", _seed("ReseedTiles", self.seed))
+
+    def supersedes(self, earlier):
+        """A group reseed right after another of the same tiles (a pattern sent again and again)."""
+        return isinstance(earlier, ReseedTiles) and set(earlier.tiles) <= set(self.tiles)
+
+
+@dataclass(frozen=True)
+class HoldTile(Command):
+    """Freeze one tile where it is (on) while the others move, or let it move again (off)."""
+    tile: int
+    on: bool = True
+
+    def __post_init__(self):
+        self._set("tile", _integer("HoldTile", "tile", self.tile, 0, 10_000))
+        if not isinstance(self.on, bool):
+            if isinstance(self.on, (int, float)) and self.on in (0, 1):
+                self._set("on", bool(self.on))
+            else:
+                raise CommandError(f"HoldTile: on must be true/false or 0/1, got {self.on!r}")
 
 
 @dataclass(frozen=True)
@@ -270,7 +310,9 @@ class CommandQueue:
     `put` never blocks, and a flood never makes it fail: when the queue is full the oldest command is dropped
     (the newest intent wins). It raises TypeError for anything that is not a Command (a programming error).
     A continuous command (SetSpeed, SetPsi, ...) replaces a pending one of the same kind in place, so a flood
-    of fader moves costs one slot and the show applies only the latest value.
+    of fader moves costs one slot and the show applies only the latest value; but only within a run of
+    continuous commands: any other command queued after it is a barrier, so `speed 3, scene recall 1, speed 4`
+    ends at 4, as it arrived (levels of different kinds commute).
     """
 
     def __init__(self, maxsize=256):
@@ -287,6 +329,10 @@ class CommandQueue:
             raise TypeError(f"CommandQueue.put expects a Command, got {type(command).__name__}")
         with self._lock:
             kind = type(command)
+            if self._items and command.supersedes(self._items[-1][0]):
+                self._items[-1][0] = command       # e.g. a group reseed sent again before the frame took it
+                self.coalesced += 1
+                return False
             if command.continuous and kind in self._pending:
                 self._pending[kind][0] = command
                 self.coalesced += 1
@@ -295,6 +341,8 @@ class CommandQueue:
             self._items.append(cell)
             if command.continuous:
                 self._pending[kind] = cell
+            else:
+                self._pending.clear()        # a barrier: later levels must not jump ahead of it
             if len(self._items) <= self.maxsize:
                 return True
             old = self._items.popleft()

@@ -20,6 +20,7 @@ DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.tom
 # Defaults that code outside the config also needs (the OSC receiver, `send`, the keyboard) live here once.
 OSC_PORT = 8000                  # TouchOSC's default outgoing port
 OSC_FEEDBACK_PORT = 9000         # TouchOSC's default incoming port
+OSC_QUERY_PORT = 8001            # OSCQuery over HTTP: the address space as JSON
 # Loopback, private (RFC 1918), link-local and IPv6 unique-local networks: the gallery's own LAN.
 OSC_ALLOW = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16",
              "fc00::/7", "fe80::/10")
@@ -170,11 +171,14 @@ SCHEMA = {
         "enabled": Key(True, boolean(), "listen for OSC"),
         "bind": Key("0.0.0.0", text(r"[0-9a-fA-F.:]+", "an IP address"), "address to listen on"),
         "port": Key(OSC_PORT, number(1, 65535, integer=True),
-                    f"UDP port to listen on (TouchOSC sends to {OSC_PORT})"),
+                    f"UDP and TCP port to listen on (TouchOSC sends to {OSC_PORT})"),
         "feedback_port": Key(OSC_FEEDBACK_PORT, number(0, 65535, integer=True),
                              f"port on the sender's host that state changes go back to "
                              f"(TouchOSC: {OSC_FEEDBACK_PORT}); 0: none"),
         "feedback_targets": Key([], targets(), "more \"host:port\" peers that receive every state change"),
+        "advertise": Key(True, boolean(), "announce the show with zeroconf, so TouchOSC and others list it by name"),
+        "query_port": Key(OSC_QUERY_PORT, number(0, 65535, integer=True),
+                          "OSCQuery HTTP port: the address space as JSON (TouchDesigner, Chataigne); 0: off"),
         "allow": Key(list(OSC_ALLOW), networks(), "senders accepted (CIDRs); packets from elsewhere are dropped"),
     },
     "keys": {

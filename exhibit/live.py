@@ -11,6 +11,8 @@ Nothing in the loop waits on generation: that runs in the worker's thread (and t
 Plug-in points for live control (exhibit/control/osc/ and friends):
   app.queue       CommandQueue: put Commands from any thread
   app.on_change   [fn(snapshot)]: called on this thread after each frame in which Commands changed the show
+  app.on_result   [fn(command, error, done)]: how a Command ended when it failed (error: the reason) or when
+                  a slow one finished (done), so the controller that asked hears it
   app.snapshot()  the state as a dict, from any thread
   app.frames      display frames drawn so far
   app.config      the loaded config
@@ -50,6 +52,7 @@ class App:
         self.display = display
         self.queue = c.CommandQueue()
         self.on_change = []
+        self.on_result = []
         self.frames = 0
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
@@ -133,8 +136,10 @@ class App:
     def _render(self):
         self.stage.draw(self.display.surface)
         if self._shoot:
-            self._shoot = False
-            self.screenshot()
+            asked, self._shoot = self._shoot, False
+            path = self.screenshot()
+            if path is None:
+                self._result(asked, error="screenshot failed (see the log)")
         self.display.present()
 
     @staticmethod
@@ -162,6 +167,13 @@ class App:
         stats["frames"] = self.frames
         self.stage.refresh_status()
 
+    def _result(self, command, error=None, done=None):
+        for listener in list(self.on_result):
+            try:
+                listener(command, error, done)
+            except Exception:
+                log.exception("on_result listener failed")
+
     def _notify_change(self):
         self.stage.stats["frames"] = self.frames
         snapshot = self.snapshot()
@@ -187,7 +199,7 @@ class App:
         """Apply one Command; returns True if the show's state changed."""
         match command:
             case c.Screenshot():
-                self._shoot = True          # taken once this frame is drawn, before it is presented
+                self._shoot = command       # taken once this frame is drawn, before it is presented
                 return False
             case c.ToggleFullscreen():
                 surface = self.display.toggle_fullscreen()
@@ -201,9 +213,10 @@ class App:
                 restore = self.scenes.recall(slot)
                 if not restore:
                     self.stage.notify(f"scene {slot} is empty")
+                    self._result(command, error=f"scene {slot} is empty; save one there first")
                 return any([self.stage.apply(command) for command in restore])
             case c.LoadModel(name=name):
-                self.load_model(name)
+                self.load_model(name, command)
                 return False
         return self.stage.apply(command)
 
@@ -222,21 +235,23 @@ class App:
         self.stage.notify(f"screenshot {path.name}", 3.0)
         return path
 
-    def load_model(self, name):
-        """Load a generator from the models folder in the background; the show goes on with the old one."""
+    def load_model(self, name, asked=None):
+        """Load a generator from the models folder in the background; the show goes on with the old one.
+        `asked`: the LoadModel Command, whose sender hears how it ended (see on_result)."""
         folder = Path(self.config.paths.models).resolve()
         path = (folder / name).resolve()
         if not path.exists() and path.suffix != ".keras":
             path = path.with_name(path.name + ".keras")
         if path.parent != folder:
             log.warning("LoadModel: %r is not a file inside %s", name, folder)
+            self._result(asked, error=f"{name!r} is not a file in the models folder")
             return
 
         def load():
             try:
-                self._loaded = (name, self.open_model(path))
+                self._loaded = (name, self.open_model(path), asked)
             except model.ModelFileError as error:
-                self._loaded = (name, error)
+                self._loaded = (name, error, asked)
 
         self.stage.notify(f"loading model {name} …", 3.0)
         threading.Thread(target=load, name="load-model", daemon=True).start()
@@ -245,12 +260,14 @@ class App:
         """Switch to a model the loading thread has finished; returns True if the model changed."""
         if self._loaded is None:
             return False
-        (name, result), self._loaded = self._loaded, None
+        (name, result, asked), self._loaded = self._loaded, None
         if isinstance(result, Exception):
             log.error("model not loaded: %s", result)
             self.stage.notify(f"model not loaded: {result}", 10.0)
+            self._result(asked, error=f"model not loaded: {result}")
             return False
         self.worker.set_generator(result)
         self.stage.set_model(result)
         self.stage.notify(f"model {name}")
+        self._result(asked, done=f"model {name} loaded")
         return True

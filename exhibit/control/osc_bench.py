@@ -6,9 +6,10 @@ app reports every frame in which Commands took effect, with its frame number, ri
 Latency in frames is that frame's number minus the frames on screen at sending: 1 is the very next frame.
 
 The first half of the run is quiet. In the second half a separate process floods the same port with tens of
-thousands of messages per second: fader moves (which the server coalesces), out-of-range values and
-malformed packets, a mix a broken controller or a hostile peer could send. Probes go on through it. The
-reported p50 and p99 are the worse of the two halves.
+thousands of messages per second: fader moves (which the server coalesces), out-of-range values,
+malformed packets and address patterns (`/exhibit/tile/*/reseed`, all 196 tiles, about PATTERN_RATE a
+second), a mix a broken controller or a hostile peer could send. Probes go on through it. The reported p50
+and p99 are the worse of the two halves. It also reports what matching an address pattern costs per message.
 """
 import argparse
 import os
@@ -25,6 +26,7 @@ import numpy as np
 from exhibit.control import osc
 
 FLOOD_RATE = 30_000            # messages per second the flood process aims for
+PATTERN_RATE = 100             # of which address patterns that reach every tile
 PROBE_TIMEOUT = 1.0            # seconds; a probe not seen on screen by then counts as lost
 
 
@@ -62,7 +64,30 @@ def bench(app, seconds):
               f"{result['ping_p99']:.1f} ms p99")
     print(f"osc flood: {sent}; the server read {got['received']}, superseded {got['superseded']}, rejected "
           f"{got['rejected']}, dropped {got['malformed']} malformed; fps {fps_quiet:.1f} quiet, {probe.fps:.1f} flooded")
+    print(matching_cost())
     return {"osc_p50_frames": max(quiet["p50"], flooded["p50"]), "osc_p99_frames": max(quiet["p99"], flooded["p99"])}
+
+
+def matching_cost(n=300):
+    """Microseconds per message to translate an address pattern into Commands, in the receiver's code path:
+    a repeated pattern (the usual case: its matches are remembered) and a fresh one every time."""
+    from exhibit.control.osc import addresses
+    ctx = osc.Context()
+    cost = {}
+    for name, pattern in (("all tiles", f"{osc.PREFIX}/tile/*/reseed"), ("4 tiles", f"{osc.PREFIX}/tile/1[0-3]/reseed"),
+                          ("plain address", f"{osc.PREFIX}/tile/12/reseed")):
+        osc.translate(pattern, [], ctx)
+        start = time.perf_counter()
+        for _ in range(n):
+            osc.translate(pattern, [], ctx)
+        repeated = (time.perf_counter() - start) / n * 1e6
+        start = time.perf_counter()
+        for i in range(n):          # a new pattern each time: nothing remembered
+            addresses.tree(ctx)._match(pattern)
+        fresh = (time.perf_counter() - start) / n * 1e6
+        cost[name] = (repeated, fresh)
+    return "osc pattern matching per message: " + "; ".join(
+        f"{name} {r:.0f} us (match alone, not remembered: {f:.0f} us)" for name, (r, f) in cost.items())
 
 
 class Probe:
@@ -90,7 +115,7 @@ class Probe:
         start, start_frames = time.perf_counter(), self.app.frames
         while time.perf_counter() - start < seconds:
             self.k = self.k % 200 + 1
-            value = 1.0 - self.k / 1024            # exact in float32, so the show holds exactly what was sent
+            value = round(1.0 - self.k / 1000, 3)  # the show holds what was sent, as its shortest decimal
             self.seen.clear()
             self.wanted = value
             on_screen, sent_at = self.app.frames, time.perf_counter()
@@ -140,6 +165,8 @@ def flood(port, seconds, rate, host="127.0.0.1"):
            b"#bundle\0" + (0xFFFFFFFF << 32).to_bytes(8, "big") + (12).to_bytes(4, "big") + b"/exhibit/psi",
            b"/exhibit/\xff\xfe\0\0,f\0\0\0\0\0\0"] + [rng.randbytes(rng.randrange(1, 120)) for _ in range(50)]
     mix = fader * 4 + bad * 20
+    patterns = round(len(mix) * PATTERN_RATE / max(rate - PATTERN_RATE, 1))
+    mix += [osc.encode(f"{p}/tile/*/reseed")] * patterns + [osc.encode(f"{p}/tile/1[0-3]/reseed")]
     rng.shuffle(mix)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent, start, chunk = 0, time.perf_counter(), 100

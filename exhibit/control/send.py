@@ -4,7 +4,12 @@
     python -m exhibit send /exhibit/speed 2
     python -m exhibit send /exhibit/mode wave --host 192.168.1.50
 
-Arguments that read as integers are sent as OSC ints, other numbers as floats, anything else as strings.
+    python -m exhibit send /exhibit/captions T
+    python -m exhibit send /exhibit/speed f:3
+
+Arguments that read as integers are sent as OSC ints, other numbers as floats, T and F as OSC true and false,
+anything else as strings. A type tag and a colon choose the type: i:3 (int32), f:3 (float32), d:3 (float64),
+h:3 (int64), s:3 (the string "3"), S:wave (symbol), c:x (char); N and I alone send nil and impulse.
 Replies come back to the port this command sends from (the answers to /exhibit/ping and /exhibit/status,
 and /exhibit/error with the reason when a message is rejected); it prints them as they arrive, stops after
 --wait seconds, and exits 1 on an error or when a ping or status got no answer.
@@ -14,11 +19,29 @@ import socket
 import sys
 import time
 
-from exhibit.control.osc import DEFAULT_PORT, Malformed, encode, parse
+from exhibit.control.osc import DEFAULT_PORT, IMPULSE, Arg, Malformed, encode, parse
+
+EXPLICIT = {"i": int, "h": int, "f": float, "d": float, "s": str, "S": str, "c": str}
 
 
 def typed(text):
-    """'3' -> 3, '0.5' -> 0.5, 'wave' -> 'wave'. inf and nan stay strings: they are never valid values."""
+    """'3' -> 3, '0.5' -> 0.5, 'wave' -> 'wave', 'T' -> True, 'f:3' -> Arg('f', 3.0). inf and nan stay
+    strings: they are never valid values. ValueError for an explicit tag whose value does not fit it."""
+    if text in ("T", "F"):
+        return text == "T"
+    if text == "N":
+        return None
+    if text == "I":
+        return IMPULSE
+    tag, colon, value = text.partition(":")
+    if colon and tag in EXPLICIT:
+        try:
+            converted = EXPLICIT[tag](value)
+        except ValueError:
+            raise ValueError(f"{text!r}: {value!r} is not a valid {tag} value") from None
+        if tag == "c" and len(value) != 1:
+            raise ValueError(f"{text!r}: a char is one character")
+        return Arg(tag, converted)
     try:
         return int(text)
     except ValueError:
@@ -39,7 +62,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m exhibit send",
                                      description="Send one OSC message to a running exhibit and print any reply.")
     parser.add_argument("address", help="OSC address, e.g. /exhibit/speed")
-    parser.add_argument("args", nargs="*", help="arguments: integers, floats or strings")
+    parser.add_argument("args", nargs="*", help="arguments: integers, floats, strings, T, F; or tagged: i:3 f:3 s:3")
     parser.add_argument("--host", default="127.0.0.1", help="the exhibit's host (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"its OSC port (default {DEFAULT_PORT})")
     parser.add_argument("--wait", type=float, default=0.5, help="seconds to wait for replies (default 0.5)")
@@ -48,13 +71,17 @@ def main(argv=None):
         parser.error(f"address must start with '/', e.g. /exhibit/ping (got {options.address!r})")
 
     try:
+        args = [typed(a) for a in options.args]
+    except ValueError as error:
+        parser.error(str(error))
+    try:
         family, _, _, _, peer = socket.getaddrinfo(options.host, options.port, type=socket.SOCK_DGRAM)[0]
     except socket.gaierror as error:
         print(f"send: cannot resolve host {options.host!r} ({error.strerror})", file=sys.stderr)
         return 1
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         try:
-            sock.sendto(encode(options.address, *map(typed, options.args)), peer)
+            sock.sendto(encode(options.address, *args), peer)
         except OSError as error:
             print(f"send: cannot send to {options.host}:{options.port} ({error.strerror or error})", file=sys.stderr)
             return 1

@@ -50,6 +50,7 @@ class Spec:
     source: tuple = (0, 0)                                           # wave source (row, col)
     wave_start: float = 0.0                                          # show time the current wave began
     frozen: np.ndarray | None = field(default=None, compare=False)   # hold: one latent per tile
+    held: dict = field(default_factory=dict, compare=False)         # tile -> latent it holds (HoldTile)
 
 
 class Choreography:
@@ -135,6 +136,12 @@ class Choreography:
         """Latents [len(tiles), z_dim] of the given tiles under one spec at time t, without transitions."""
         if spec.frozen is not None:
             return spec.frozen[tiles]
+        if spec.held:
+            z = self._path(replace(spec, held={}), t, tiles)
+            for row, tile in enumerate(tiles):
+                if int(tile) in spec.held:
+                    z[row] = spec.held[int(tile)]
+            return z
         streams = [self._stream(spec, i) for i in tiles]
         position = self._positions(spec, t, tiles, streams)
         k = np.floor(position).astype(np.int64)
@@ -170,7 +177,7 @@ class Choreography:
             if tile is None:
                 z = model.slerp(z, self._path(spec, t, tiles), weight)
             else:
-                rows = np.flatnonzero(tiles == tile)
+                rows = np.flatnonzero(np.isin(tiles, tile))     # tile: one index or a group of them
                 if len(rows):
                     z[rows] = model.slerp(z[rows], self._path(spec, t, tiles[rows]), weight)
         return z
@@ -187,7 +194,7 @@ class Choreography:
             frozen = self.latents(t) if current.mode != "hold" else current.frozen.copy()
             if current.mode == "hold" and ("seed" in changes or "overrides" in changes):
                 moving = replace(spec, mode="drift", frozen=None)
-                changed = np.arange(self.n) if tile is None else np.array([tile])
+                changed = np.arange(self.n) if tile is None else np.atleast_1d(np.array(tile))
                 frozen[changed] = self._path(moving, t, changed)
             spec = replace(spec, frozen=frozen)
         else:
@@ -200,6 +207,19 @@ class Choreography:
                 self._stack.append((t, spec, tile))
             self._prune(t)
         return spec
+
+    def hold_tile(self, t, tile, on):
+        """Freeze one tile where it is at show time t (on), or let it join its path again (off, blended).
+        Returns True if that changed anything."""
+        held = self.spec.held
+        if on == (tile in held):
+            return False
+        if on:
+            held = {**held, tile: self.latents(t, [tile])[0]}
+        else:
+            held = {k: v for k, v in held.items() if k != tile}
+        self.change(t, tile=tile, held=held)
+        return True
 
     def _prune(self, t):
         """Forget transitions no query can reach: all before the newest whole-grid one complete long ago."""

@@ -154,6 +154,18 @@ class Show:
                 s = self._fresh_seed() if s is None else s
                 chor.change(t, tile=i, overrides={**chor.spec.overrides, i: s})
                 return True
+            case c.ReseedTiles(tiles=tiles, seed=s):
+                outside = [i for i in tiles if i >= self.rows * self.cols]
+                if outside:
+                    raise c.CommandError(f"ReseedTiles: tile {outside[0]} is outside 0..{self.rows * self.cols - 1}")
+                # One seed for the group: each tile's path still differs, since its stream mixes in the tile.
+                seeds = dict.fromkeys(tiles, self._fresh_seed() if s is None else s)
+                chor.change(t, tile=tiles, overrides={**chor.spec.overrides, **seeds})
+                return True
+            case c.HoldTile(tile=i, on=on):
+                if i >= self.rows * self.cols:
+                    raise c.CommandError(f"HoldTile: tile {i} is outside 0..{self.rows * self.cols - 1}")
+                return chor.hold_tile(t, i, on)
             case c.SetPsi(psi=p):
                 return self._set("psi", p)
             case c.SetBlackout(level=v):
@@ -194,6 +206,7 @@ class Show:
         return {"mode": self.mode, "speed": self.speed, "paused": self.paused, "psi": self.psi, "seed": self.seed,
                 "blackout": self.blackout, "brightness": self.brightness, "captions": self.captions,
                 "status": self.status, "help": self.help, "wave": list(spec.source),
+                "held": sorted(spec.held),
                 "time": round(self.time, 3), "uptime": round(self.wall, 3)}
 
 

@@ -1,20 +1,39 @@
-"""The address map: (address, args) -> Commands. One table, ROUTES, lists every address under /exhibit;
-handlers only check arguments and build Commands, which the show applies between frames."""
+"""The address map: (address, args) -> Commands. One table, ROUTES, lists every address under /exhibit, with
+what it takes and what it does; the router, the OSCQuery tree and the TouchOSC layout are all made from it.
+Handlers only check arguments and build Commands, which the show applies between frames.
+
+Address patterns (OSC 1.0, "OSC Message Dispatching and Pattern Matching"): an incoming address may contain
+`?` (one character), `*` (any run of characters), `[abc]`, `[a-z]`, `[!0-9]` (one character in / not in a set),
+`{foo,bar}` (one of the strings). Each part between slashes is matched against the parts of the show's address
+space, so one message can reach many addresses: `/exhibit/tile/*/reseed` reseeds all tiles at once. The matcher
+is written here by hand, never a regex built from the sender's text: a pattern is at most MAX_PATTERN characters
+and matching one part costs O(len(pattern part) x len(address part)).
+"""
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from exhibit.commands import (
-    MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, LoadModel, Pause, RecallScene, Reseed, ReseedTile, Resume,
-    SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed, StartWave)
+    MAX_BRIGHTNESS, MAX_PSI, MAX_SLOT, MAX_SPEED, MODES, HoldTile, LoadModel, Pause, RecallScene, Reseed,
+    ReseedTile, ReseedTiles, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode,
+    SetPsi, SetSpeed, StartWave)
 from exhibit.config import SCHEMA
+from exhibit.control.osc.packets import IMPULSE
 
 PREFIX = "/exhibit"
+MAX_PATTERN = 256                    # characters in an address pattern
+WILDCARDS = frozenset("*?[]{}")
+MATCH_CACHE = 256                    # distinct patterns whose matches are remembered
 
 
 class Rejected(ValueError):
-    """A well-formed message whose address or arguments are not acceptable."""
+    """A well-formed message whose address or arguments are not acceptable. `kind` groups it in the logs."""
+
+    def __init__(self, message, kind="bad argument"):
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -25,21 +44,23 @@ class Level:
     command: type
     top: float
     curve: float = 1.0
+    description: str = ""
 
     def from_fader(self, f):
-        return self.top * f ** self.curve
+        # 6 significant digits: fader 0.2 on psi is 0.3 in the show, its scenes and logs, not 0.30000000000000004
+        return float(f"{self.top * f ** self.curve:.6g}")
 
     def to_fader(self, value):
         return min(1.0, max(0.0, value / self.top)) ** (1.0 / self.curve)
 
 
 LEVELS = (
-    Level("speed", SetSpeed, MAX_SPEED, curve=3.0),   # fader 0.5 -> 1, the configured pace
-    Level("psi", SetPsi, MAX_PSI),
-    Level("blackout", SetBlackout, 1.0),
-    Level("brightness", SetBrightness, MAX_BRIGHTNESS),  # fader 0.5 -> 1, neutral
+    Level("speed", SetSpeed, MAX_SPEED, curve=3.0, description="how fast the tiles travel: 1 the configured pace"),
+    Level("psi", SetPsi, MAX_PSI, description="truncation psi: 0 the average image, 1 full variety"),
+    Level("blackout", SetBlackout, 1.0, description="fade to black: 0 the work, 1 black"),
+    Level("brightness", SetBrightness, MAX_BRIGHTNESS, description="overall gain: 1 neutral"),
 )
-# Addresses where only the newest message in a burst matters (a batch keeps only the last of each).
+# Addresses where only the newest message in a run matters (see CommandQueue).
 CONTINUOUS = {f"{PREFIX}/{level.name}{form}".encode() for level in LEVELS for form in ("", "/fader")}
 QUERIES = (f"{PREFIX}/ping", f"{PREFIX}/status")
 
@@ -52,10 +73,16 @@ class Context:
     models: Path | None = None
 
 
+# --- arguments -----------------------------------------------------------------------------------------------
+
 def _number(args, i=0):
+    """An argument as a number. T/F count as 1/0 (OSC 1.1), doubles and int64 as numbers."""
     value = args[i]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Rejected(f"argument {i + 1} must be a number, got {type(value).__name__} {value!r}")
+    if isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, (int, float)):
+        shown = "impulse" if value is IMPULSE else f"{type(value).__name__} {value!r}"
+        raise Rejected(f"argument {i + 1} must be a number, got {shown}")
     if not math.isfinite(value):
         raise Rejected(f"argument {i + 1} must be finite, got {value!r}")
     return value
@@ -68,12 +95,10 @@ def _count(args, lo, hi):
 
 
 def pressed(args):
-    """Button form: no argument or a non-zero one fires; 0 (a TouchOSC button's release) does nothing."""
+    """Button form: no argument, an impulse or a non-zero one fires; 0 (a TouchOSC button's release) does not."""
     _count(args, 0, 1)
-    if not args:
+    if not args or args[0] is IMPULSE:
         return True
-    if isinstance(args[0], bool):
-        return args[0]
     return _number(args) != 0
 
 
@@ -81,7 +106,7 @@ def _fader(args):
     _count(args, 1, 1)
     value = _number(args)
     if not 0.0 <= value <= 1.0:
-        raise Rejected(f"a fader value must be in 0..1, got {value:g}")
+        raise Rejected(f"a fader value must be in 0..1, got {value:g}", "out-of-range fader")
     return float(value)
 
 
@@ -98,7 +123,14 @@ def _seed(args):
 def _tile(ctx, n):
     n = int(n)
     if n >= ctx.rows * ctx.cols:
-        raise Rejected(f"tile must be in 0..{ctx.rows * ctx.cols - 1}, got {n}")
+        raise Rejected(f"tile must be in 0..{ctx.rows * ctx.cols - 1}, got {n}", "tile outside the grid")
+    return n
+
+
+def _index(n, size, what):
+    n = int(n)
+    if n >= size:
+        raise Rejected(f"{what} must be in 0..{size - 1}, got {n}", f"{what} outside the grid")
     return n
 
 
@@ -113,17 +145,17 @@ def _model(ctx, args):
         path = path.resolve()                                  # (a symlink out of the folder fails here)
         if path.parent == folder and path.is_file():
             return [command]
-    raise Rejected(f"no model file {name!r} in the models folder")
+    raise Rejected(f"no model file {name!r} in the models folder", "missing model")
 
 
-def _captions(args):
+def _toggle(args, what):
     _count(args, 1, 1)
-    if isinstance(args[0], bool):
-        return [SetCaptions(args[0])]
+    if args[0] is IMPULSE:
+        raise Rejected(f"{what} takes 0 or 1 (or T/F), got an impulse")
     value = _number(args)
     if not 0.0 <= value <= 1.0:
-        raise Rejected(f"captions takes 0 or 1 (or a 0..1 toggle), got {value:g}")
-    return [SetCaptions(value >= 0.5)]
+        raise Rejected(f"{what} takes 0 or 1 (or a 0..1 toggle), got {value:g}")
+    return value >= 0.5
 
 
 def _mode(args):
@@ -138,7 +170,7 @@ def _wave_xy(ctx, args):
     _count(args, 2, 2)
     x, y = _number(args, 0), _number(args, 1)
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-        raise Rejected(f"x and y must be in 0..1, got {x:g} {y:g}")
+        raise Rejected(f"x and y must be in 0..1, got {x:g} {y:g}", "out-of-range wave")
     return [StartWave(min(ctx.rows - 1, int(y * ctx.rows)), min(ctx.cols - 1, int(x * ctx.cols)))]
 
 
@@ -146,41 +178,289 @@ def _wave(ctx, args):
     _count(args, 2, 2)
     row, col = _number(args, 0), _number(args, 1)
     if not (0 <= row < ctx.rows and 0 <= col < ctx.cols):
-        raise Rejected(f"row must be in 0..{ctx.rows - 1} and column in 0..{ctx.cols - 1}, got {row:g} {col:g}")
+        raise Rejected(f"row must be in 0..{ctx.rows - 1} and column in 0..{ctx.cols - 1}, got {row:g} {col:g}",
+                       "out-of-range wave")
     return [StartWave(row, col)]
 
 
-# (pattern, handler(ctx, args, **groups) -> [Command]). {n} is a number, {name} a word.
+def _tiles(ctx, hits):
+    return tuple(_tile(ctx, hit["tile"]) for hit in hits)
+
+
+def _row(ctx, r):
+    r = _index(r, ctx.rows, "row")
+    return tuple(range(r * ctx.cols, (r + 1) * ctx.cols))
+
+
+def _column(ctx, c):
+    c = _index(c, ctx.cols, "column")
+    return tuple(range(c, ctx.rows * ctx.cols, ctx.cols))
+
+
+# --- the table -----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Route:
+    """One address (with placeholders {tile}, {row}, {column}, {slot}, {mode}) under PREFIX.
+
+    types: the OSC type tags it takes ("" for a button: no argument, or 1 to press and 0 to release);
+    range: (lo, hi) of its argument, or the values it accepts; value: the snapshot key its current value
+    lives under, for OSCQuery and feedback."""
+    path: str
+    handler: object                   # (ctx, args, **placeholders) -> [Command]
+    types: str = ""
+    range: tuple = ()
+    description: str = ""
+    value: str | None = None
+    group: object = None              # (ctx, args, [placeholders...]) -> [Command], for a pattern's many hits
+
+
 ROUTES = [
-    ("/pause", lambda ctx, args: [Pause()] if pressed(args) else [Resume()]),
-    ("/resume", lambda ctx, args: [Resume()] if pressed(args) else []),
-    ("/mode", lambda ctx, args: _mode(args)),
-    ("/mode/{name}", lambda ctx, args, name: [SetMode(name)] if pressed(args) else []),
-    ("/reseed", lambda ctx, args: [Reseed(_seed(args))]),
-    ("/reseed/button", lambda ctx, args: [Reseed()] if pressed(args) else []),
-    ("/tile/{n}/reseed", lambda ctx, args, n: [ReseedTile(_tile(ctx, n), _seed(args))]),
-    ("/tile/{n}/reseed/button", lambda ctx, args, n: [ReseedTile(_tile(ctx, n))] if pressed(args) else []),
-    ("/wave", _wave),
-    ("/wave/xy", _wave_xy),
-    ("/scene/save", lambda ctx, args: [SaveScene(_one_number(args))]),
-    ("/scene/recall", lambda ctx, args: [RecallScene(_one_number(args))]),
-    ("/scene/{n}/save", lambda ctx, args, n: [SaveScene(int(n))] if pressed(args) else []),
-    ("/scene/{n}/recall", lambda ctx, args, n: [RecallScene(int(n))] if pressed(args) else []),
-    ("/captions", lambda ctx, args: _captions(args)),
-    ("/model", _model),
-    ("/screenshot", lambda ctx, args: [Screenshot()] if pressed(args) else []),
+    Route("/ping", None, description="answers /exhibit/pong"),
+    Route("/status", None, description="answers /exhibit/status with key, value pairs; then follows changes"),
+    Route("/pause", lambda ctx, args: [Pause()] if pressed(args) else [Resume()], "i", (0, 1),
+          "pause (1 or no argument) or resume (0)", "paused"),
+    Route("/resume", lambda ctx, args: [Resume()] if pressed(args) else [], description="resume after a pause"),
+    Route("/mode", lambda ctx, args: _mode(args), "s", MODES, "how the tiles move together", "mode"),
+    Route("/mode/{mode}", lambda ctx, args, mode: [SetMode(mode)] if pressed(args) else [],
+          description="switch to this mode (a button)"),
+    Route("/reseed", lambda ctx, args: [Reseed(_seed(args))], "i", (0, 2**32 - 1),
+          "new paths for every tile; an optional seed"),
+    Route("/reseed/button", lambda ctx, args: [Reseed()] if pressed(args) else [],
+          description="new paths for every tile (a button)"),
+    Route("/tile/{tile}/reseed", lambda ctx, args, tile: [ReseedTile(_tile(ctx, tile), _seed(args))], "i",
+          (0, 2**32 - 1), "a new path for one tile (row-major number); an optional seed",
+          group=lambda ctx, args, hits: [ReseedTiles(_tiles(ctx, hits), _seed(args))]),
+    Route("/tile/{tile}/reseed/button", lambda ctx, args, tile: [ReseedTile(_tile(ctx, tile))] if pressed(args)
+          else [], description="a new path for one tile (a button)",
+          group=lambda ctx, args, hits: [ReseedTiles(_tiles(ctx, hits))] if pressed(args) else []),
+    Route("/tile/{tile}/hold", lambda ctx, args, tile: [HoldTile(_tile(ctx, tile), _toggle(args, "hold"))], "i",
+          (0, 1), "1 freezes the tile where it is while the others move; 0 lets it go"),
+    Route("/row/{row}/reseed", lambda ctx, args, row: [ReseedTiles(_row(ctx, row), _seed(args))], "i",
+          (0, 2**32 - 1), "new paths for one row of tiles (0 is the top); an optional seed"),
+    Route("/column/{column}/reseed", lambda ctx, args, column: [ReseedTiles(_column(ctx, column), _seed(args))],
+          "i", (0, 2**32 - 1), "new paths for one column of tiles (0 is the left); an optional seed"),
+    Route("/wave", _wave, "ii", ((0, 13), (0, 13)), "a wave from the tile at row, column"),
+    Route("/wave/xy", _wave_xy, "ff", ((0.0, 1.0), (0.0, 1.0)), "a wave from the point x, y of an XY pad"),
+    Route("/scene/save", lambda ctx, args: [SaveScene(_one_number(args))], "i", (0, MAX_SLOT),
+          "store the look in a numbered slot"),
+    Route("/scene/recall", lambda ctx, args: [RecallScene(_one_number(args))], "i", (0, MAX_SLOT),
+          "blend to the look stored in a slot"),
+    Route("/scene/{slot}/save", lambda ctx, args, slot: [SaveScene(int(slot))] if pressed(args) else [],
+          description="store the look in this slot (a button)"),
+    Route("/scene/{slot}/recall", lambda ctx, args, slot: [RecallScene(int(slot))] if pressed(args) else [],
+          description="recall this slot (a button)"),
+    Route("/captions", lambda ctx, args: [SetCaptions(_toggle(args, "captions"))], "i", (0, 1),
+          "country names under the tiles: 1 on, 0 off", "captions"),
+    Route("/model", _model, "s", (), "load a generator file from the models folder", "model"),
+    Route("/screenshot", lambda ctx, args: [Screenshot()] if pressed(args) else [],
+          description="save the frame on screen as a PNG"),
 ]
 for _lv in LEVELS:
-    ROUTES.append((f"/{_lv.name}", lambda ctx, args, lv=_lv: [lv.command(_one_number(args))]))
-    ROUTES.append((f"/{_lv.name}/fader", lambda ctx, args, lv=_lv: [lv.command(lv.from_fader(_fader(args)))]))
-ROUTES = [(re.compile(re.escape(PREFIX) + pattern.replace("{n}", r"(?P<n>\d{1,5})")
-                      .replace("{name}", r"(?P<name>[a-z]{1,16})")), handler) for pattern, handler in ROUTES]
+    ROUTES.append(Route(f"/{_lv.name}", lambda ctx, args, lv=_lv: [lv.command(_one_number(args))], "f",
+                        (0.0, _lv.top), _lv.description, _lv.name))
+    ROUTES.append(Route(f"/{_lv.name}/fader", lambda ctx, args, lv=_lv: [lv.command(lv.from_fader(_fader(args)))],
+                        "f", (0.0, 1.0), f"{_lv.name} as a 0..1 fader", f"{_lv.name}/fader"))
+
+# Placeholders: what a literal address may hold there (checked by the handler), and the values the address
+# space has there (what a pattern is matched against).
+_LITERAL = {"tile": r"\d{1,5}", "row": r"\d{1,5}", "column": r"\d{1,5}", "slot": r"\d{1,5}", "mode": r"[a-z]{1,16}"}
+
+
+def _domain(name, ctx):
+    return {"tile": range(ctx.rows * ctx.cols), "row": range(ctx.rows), "column": range(ctx.cols),
+            "slot": range(MAX_SLOT + 1), "mode": MODES}[name]
+
+
+_COMPILED = [(re.compile(re.escape(PREFIX) + re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m[1]}>{_LITERAL[m[1]]})",
+                                                     re.escape(route.path))), route)
+             for route in ROUTES if route.handler]
+
+
+def is_pattern(address):
+    return not WILDCARDS.isdisjoint(address)
 
 
 def translate(address, args, ctx=Context()):
-    """The Commands one OSC message stands for; Rejected (or CommandError) if it stands for nothing."""
-    for pattern, handler in ROUTES:
+    """The Commands one OSC message stands for; Rejected (or CommandError) if it stands for nothing.
+    An address pattern (see the module's docstring) stands for every address it matches."""
+    args = _flatten(args)
+    if is_pattern(address):
+        return _dispatch(address, args, ctx)
+    for pattern, route in _COMPILED:
         match = pattern.fullmatch(address)
         if match:
-            return handler(ctx, list(args), **match.groupdict())
-    raise Rejected("unknown address")
+            return route.handler(ctx, args, **match.groupdict())
+    raise Rejected("unknown address", "unknown address")
+
+
+def _flatten(args):
+    """An OSC array stands for its elements where a handler takes several numbers: /exhibit/wave [2 5]."""
+    if any(isinstance(a, list) for a in args):
+        out = []
+        for a in args:
+            out.extend(_flatten(a) if isinstance(a, list) else [a])
+        return out
+    return list(args)
+
+
+# --- address patterns ----------------------------------------------------------------------------------------
+
+class Tree:
+    """The address space as a tree of parts: every concrete address a pattern can reach."""
+
+    def __init__(self, ctx):
+        self.root = {}
+        self._cache = {}
+        for route in ROUTES:
+            if route.handler is None:
+                continue
+            for parts, groups in _expand(route.path.strip("/").split("/"), ctx):
+                node = self.root
+                for part in [PREFIX.strip("/")] + parts:
+                    node = node.setdefault(part, {})
+                node[None] = (route, groups)        # a leaf: this address exists
+
+    def match(self, pattern):
+        """(route, placeholders) of every address the pattern matches, in address-table order. A controller
+        repeats its patterns, so the latest MATCH_CACHE answers are kept."""
+        hits = self._cache.get(pattern)
+        if hits is None:
+            hits = self._match(pattern)
+            if len(self._cache) >= MATCH_CACHE:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[pattern] = hits
+        return hits
+
+    def _match(self, pattern):
+        nodes = [self.root]
+        for part in pattern.split("/")[1:]:
+            tokens = compile_part(part)
+            nxt = []
+            for node in nodes:
+                if tokens is None:                        # a plain part: one lookup
+                    child = node.get(part)
+                    if child is not None:
+                        nxt.append(child)
+                elif tokens == [("*",)]:                  # a lone star: every part
+                    nxt.extend(child for name, child in node.items() if name is not None)
+                else:
+                    nxt.extend(child for name, child in node.items() if name is not None and match_part(tokens, name))
+            nodes = nxt
+            if not nodes:
+                return []
+        return [node[None] for node in nodes if None in node]
+
+
+def _expand(parts, ctx):
+    if not parts:
+        yield [], {}
+        return
+    head, rest = parts[0], parts[1:]
+    names = [head]
+    key = None
+    if head.startswith("{") and head.endswith("}"):
+        key = head[1:-1]
+        names = [str(v) for v in _domain(key, ctx)]
+    for tail, groups in list(_expand(rest, ctx)):
+        for name in names:
+            yield [name] + tail, ({**groups, key: name} if key else groups)
+
+
+@lru_cache(maxsize=8)
+def tree(ctx):
+    return Tree(ctx)
+
+
+def compile_part(part):
+    """One part of an address pattern -> tokens for match_part, or None if it has no wildcards.
+
+    Tokens: ("c", char), ("?",), ("*",), ("[", negate, ((lo, hi), ...)), ("{", (alternatives...)).
+    Rejected with kind 'malformed pattern' for an unclosed [ or {, or a stray ] or }."""
+    if WILDCARDS.isdisjoint(part):
+        return None
+    tokens, i, n = [], 0, len(part)
+    while i < n:
+        ch = part[i]
+        if ch == "*":
+            if not tokens or tokens[-1] != ("*",):      # ** is *: keeps matching linear
+                tokens.append(("*",))
+        elif ch == "?":
+            tokens.append(("?",))
+        elif ch == "[":
+            end = part.find("]", i + 1)
+            if end < 0:
+                raise Rejected("malformed address pattern: '[' is not closed", "malformed pattern")
+            body = part[i + 1:end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            ranges, j = [], 0
+            while j < len(body):
+                if j + 2 < len(body) and body[j + 1] == "-":
+                    lo, hi = sorted((body[j], body[j + 2]))
+                    ranges.append((lo, hi))
+                    j += 3
+                else:
+                    ranges.append((body[j], body[j]))
+                    j += 1
+            tokens.append(("[", negate, tuple(ranges)))
+            i = end
+        elif ch == "{":
+            end = part.find("}", i + 1)
+            if end < 0:
+                raise Rejected("malformed address pattern: '{' is not closed", "malformed pattern")
+            tokens.append(("{", tuple(part[i + 1:end].split(","))))
+            i = end
+        elif ch in "]}":
+            raise Rejected(f"malformed address pattern: '{ch}' without its opening", "malformed pattern")
+        else:
+            tokens.append(("c", ch))
+        i += 1
+    return tokens
+
+
+def match_part(tokens, name):
+    """Does one address part match the tokens? Runs over the set of positions reachable in `name` (at most
+    len(name) + 1), token by token: O(len(tokens) x len(name)), times the length of {a,b} alternatives."""
+    positions = {0}
+    n = len(name)
+    for token in tokens:
+        kind = token[0]
+        if kind == "*":
+            positions = set(range(min(positions), n + 1))
+        elif kind == "c":
+            positions = {p + 1 for p in positions if p < n and name[p] == token[1]}
+        elif kind == "?":
+            positions = {p + 1 for p in positions if p < n}
+        elif kind == "[":
+            _, negate, ranges = token
+            positions = {p + 1 for p in positions
+                         if p < n and any(lo <= name[p] <= hi for lo, hi in ranges) != negate}
+        else:
+            positions = {p + len(alt) for p in positions for alt in token[1] if name.startswith(alt, p)}
+        if not positions:
+            return False
+    return n in positions
+
+
+def _dispatch(pattern, args, ctx):
+    """Every address a pattern matches, translated in address-table order; many hits of one route that has a
+    group handler (a tile reseed) become one group Command: one transition for all the tiles."""
+    if len(pattern) > MAX_PATTERN:
+        raise Rejected(f"address pattern longer than {MAX_PATTERN} characters ({len(pattern)})", "malformed pattern")
+    hits = tree(ctx).match(pattern)
+    if not hits:
+        raise Rejected("address pattern matches no address", "unmatched pattern")
+    commands, i = [], 0
+    while i < len(hits):
+        route, groups = hits[i]
+        j = i + 1
+        while j < len(hits) and hits[j][0] is route:
+            j += 1
+        if route.group is not None and j - i > 1:
+            commands.extend(route.group(ctx, args, [g for _, g in hits[i:j]]))
+        else:
+            for _, groups in hits[i:j]:
+                commands.extend(route.handler(ctx, args, **groups))
+        i = j
+    return commands

@@ -4,8 +4,11 @@ A flood costs the show little: the receiver drains the socket in batches, keeps 
 continuous address (a fader sends hundreds a second; the show needs the last) and hands the show's process a
 few coalesced Commands at a time. Started by OscServer as `python -m exhibit.control.osc`.
 """
+import collections
 import json
 import math
+import os
+import re
 import select
 import signal
 import socket
@@ -15,10 +18,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from exhibit.commands import CommandError, CommandQueue
+from exhibit.commands import CommandError
 from exhibit.control.osc.addresses import CONTINUOUS, PREFIX, QUERIES, Context, Rejected, pressed, translate
 from exhibit.control.osc.packets import MAX_DATAGRAM, Malformed, encode, parse
 from exhibit.control.osc.security import Allowlist, RateLimitedLog, parse_allow
+from exhibit.control.osc.tcp import TcpServer
 
 # Why a process: every recvfrom releases and retakes the GIL, so under a flood of tens of thousands of
 # datagrams a second a receiving thread inside the show would trade the GIL with the render thread tens of
@@ -30,21 +34,38 @@ from exhibit.control.osc.security import Allowlist, RateLimitedLog, parse_allow
 
 FLUSH_SECONDS = 0.002
 MAX_BATCH = 1024                     # datagrams read per wake-up before they are handled
+MAX_PENDING = 1024                   # Commands held for the next flush; the oldest go first
 COUNTS = ("received", "denied", "superseded", "malformed", "rejected", "commands")
 PEER_REPORT_SECONDS = 10.0           # how often the receiver re-reports a sender that keeps talking
+
+
+def reply_targets(sender, feedback_port):
+    """Where a reply to `sender` goes: its source port, and its host's feedback port (TouchOSC, Max's
+    udpreceive, oscdump listen there, while they send from another port). A TCP peer: its connection."""
+    if len(sender) > 2:                              # (host, port, "tcp"): on its own connection only
+        return [tuple(sender)]
+    targets = [tuple(sender[:2])]
+    if feedback_port and feedback_port != sender[1]:
+        targets.append((sender[0], feedback_port))
+    return targets
 
 
 class Receiver:
     """In the receiver process: socket -> allowlist -> guard -> address map -> batches for the show."""
 
-    def __init__(self, sock, out, allow, context):
-        self.sock, self.out, self.context = sock, out, context
+    def __init__(self, sock, out, allow, context, feedback_port=0, tcp=None):
+        self.sock, self.out, self.context, self.tcp = sock, out, context, tcp
+        self.wake_r, self.wake_w = os.pipe()          # the stdin thread wakes the select loop with replies
+        os.set_blocking(self.wake_r, False)
+        self.outbox = collections.deque(maxlen=4096)
+        self.feedback_port = feedback_port
         self.allowed = Allowlist(parse_allow(allow))
         self.lines = []                    # log lines for the show's process to write
         self.trouble = RateLimitedLog(self.lines.append)
-        self.pending = CommandQueue()      # coalesces fader moves between flushes, bounded like the show's
+        self.pending = []                  # [command, sender] in arrival order; runs of levels coalesced
+        self.runs = {}                     # continuous command type -> its cell in pending, since the last barrier
         self.queries = []                  # senders that asked for /exhibit/status
-        self.peers = []                    # sender hosts new (or not reported for a while)
+        self.peers = []                    # senders new (or not reported for a while)
         self.reported = {}                 # host -> when it was last reported
         self.told = {}                     # sender -> when it was last told why a message was rejected
         self.counts = dict.fromkeys(COUNTS, 0)
@@ -54,15 +75,31 @@ class Receiver:
     def run(self, stopping):
         while not stopping.is_set():
             timeout = max(0.0, self.flushed + FLUSH_SECONDS - time.monotonic()) if self.dirty else 0.25
-            if select.select([self.sock], [], [], timeout)[0]:
-                for data, sender in self._drain():
-                    self._handle(data, sender)
-            if self.dirty and time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            readable = [self.sock, self.wake_r] + (self.tcp.readable() if self.tcp else [])
+            writable = self.tcp.writable() if self.tcp else []
+            ready, can_write, _ = select.select(readable, writable, [], timeout)
+            for sock in ready:
+                if sock is self.sock:
+                    for data, sender in self._drain():
+                        self._handle(data, sender)
+                elif sock is self.wake_r:
+                    self._replies()
+                elif sock is self.tcp.listener:
+                    self.tcp.accept()
+                else:
+                    self.tcp.read(sock, self._tcp_packet, self._tcp_trouble)
+            for sock in can_write:
+                self.tcp.write(sock)
+            if self.tcp:
+                self.tcp.expire()
+            self.trouble.summarize()
+            if (self.dirty or self.lines) and time.monotonic() - self.flushed >= FLUSH_SECONDS:
                 self._flush()
 
     def _drain(self):
-        """Up to MAX_BATCH datagrams, keeping only the newest per continuous address and sender."""
-        batch = {}
+        """Up to MAX_BATCH datagrams in arrival order. A fader move replaces an earlier one from the same
+        sender to the same address only while nothing but other fader moves came between (they commute)."""
+        batch, runs = [], {}
         for _ in range(MAX_BATCH):
             try:
                 data, sender = self.sock.recvfrom(MAX_DATAGRAM)
@@ -77,58 +114,134 @@ class Receiver:
                 self.trouble.warning("denied", f"OSC: dropped a packet from {sender[0]}, which is not in osc.allow")
                 continue
             address = data[:data.find(b"\0")]
-            key = (sender, address if address in CONTINUOUS else data)
-            if batch.pop(key, None):
+            if address not in CONTINUOUS:
+                runs.clear()                                  # a barrier
+                batch.append((data, sender))
+                continue
+            key = (sender, address)
+            if key in runs:
                 self.counts["superseded"] += 1
-            batch[key] = (data, sender)
-        return list(batch.values())
+                batch[runs[key]] = (data, sender)
+            else:
+                runs[key] = len(batch)
+                batch.append((data, sender))
+        return batch
 
     def _handle(self, data, sender):
         try:
             messages = parse(data)
         except Malformed as error:
             self.counts["malformed"] += 1
-            self.trouble.warning("malformed", f"OSC: dropped a malformed packet from {sender[0]}: {error}")
+            self.trouble.warning("malformed packets",
+                                 f"OSC: dropped a malformed packet from {sender[0]}: {error}")
             return
         now = time.monotonic()
         if now - self.reported.get(sender[0], -math.inf) > PEER_REPORT_SECONDS:
+            if len(self.reported) > 4096:
+                self.reported.clear()
             self.reported[sender[0]] = now
-            self.peers.append(sender[0])
+            self.peers.append(list(sender))
         for address, args in messages:
             try:
                 if address in QUERIES:
                     if not pressed(args):
                         continue
                     if address.endswith("/ping"):      # answered here: proves the receiver is alive and quick
-                        self.sock.sendto(encode(f"{PREFIX}/pong"), sender)
+                        self._reply(sender, encode(f"{PREFIX}/pong"))
                     else:
-                        self.queries.append(sender[:2])  # the show's process answers with its state
+                        self.queries.append(list(sender))  # the show's process answers with its state
                     continue
                 for command in translate(address, args, self.context):
-                    self.pending.put(command)
-                    self.counts["commands"] += 1
+                    self._put(command, sender)
             except (Rejected, CommandError) as error:
                 self.counts["rejected"] += 1
-                shown = " ".join([ascii(address)[1:-1]] + [ascii(a) for a in args])[:120]
-                self.trouble.warning("rejected", f"OSC: rejected {shown} from {sender[0]}: {error}")
+                kind = getattr(error, "kind", None) or "bad " + re.sub(r"/\d+", "/N", address[len(PREFIX):] or address)
+                shown = " ".join([ascii(address)[1:-1][:80]] + [ascii(a)[:40] for a in args[:8]])[:160]
+                self.trouble.warning(kind, f"OSC: rejected {shown} from {sender[0]} ({kind}): {error}")
                 self._tell(sender, f"{shown}: {error}")
-            except OSError:
+
+    def _put(self, command, sender):
+        """Queue in arrival order; a level replaces a pending one of its kind only within a run of levels."""
+        self.counts["commands"] += 1
+        kind = type(command)
+        if self.pending and command.supersedes(self.pending[-1][0]):
+            self.pending[-1] = [command, list(sender)]
+            return
+        if command.continuous and kind in self.runs:
+            self.runs[kind][0] = command
+            self.runs[kind][1] = list(sender)
+            return
+        cell = [command, list(sender)]
+        if command.continuous:
+            self.runs[kind] = cell
+        else:
+            self.runs.clear()
+        self.pending.append(cell)
+        if len(self.pending) > MAX_PENDING:       # the show's queue is bounded the same way: newest intent wins
+            old = self.pending.pop(0)
+            self.runs = {k: c for k, c in self.runs.items() if c is not old}
+
+    def _tcp_packet(self, packet, sender):
+        self.counts["received"] += 1
+        self.dirty = True
+        if not self.allowed(sender[0]):
+            self.counts["denied"] += 1
+            self.trouble.warning("denied", f"OSC: dropped a packet from {sender[0]}, which is not in osc.allow")
+            self.tcp.close(self.tcp.by_peer[sender[:2]])
+            return
+        self._handle(packet, sender)
+
+    def _tcp_trouble(self, connection, reason):
+        self.counts["malformed"] += 1
+        self.dirty = True
+        self.trouble.warning("bad TCP streams", f"OSC: closed the TCP connection from {connection.address[0]}: "
+                                                f"{reason}")
+        try:                            # one last word on the way out, if the peer reads it
+            connection.sock.send(connection.frame(encode(f"{PREFIX}/error", f"connection closed: {reason}")))
+        except OSError:
+            pass
+
+    def queue_reply(self, sender, datagram):
+        """From the stdin thread: a reply the show's process wants sent on a TCP connection."""
+        self.outbox.append((tuple(sender), datagram))
+        os.write(self.wake_w, b"x")
+
+    def _replies(self):
+        try:
+            os.read(self.wake_r, 4096)
+        except OSError:
+            pass
+        while self.outbox:
+            sender, datagram = self.outbox.popleft()
+            if self.tcp:
+                self.tcp.send(sender, datagram)
+
+    def _reply(self, sender, datagram):
+        if len(sender) > 2:                          # a TCP peer: on its own connection only
+            if self.tcp:
+                self.tcp.send(sender, datagram)
+            return
+        for target in reply_targets(sender, self.feedback_port):
+            try:
+                self.sock.sendto(datagram, target)
+            except OSError:              # an unreachable peer: replies are best effort
                 pass
 
     def _tell(self, sender, reason):
         """Say why a message was rejected, to its sender (at most once a second each: no echo floods)."""
         now = time.monotonic()
-        if now - self.told.get(sender, -math.inf) < 1.0:
+        if now - self.told.get(tuple(sender[:2]), -math.inf) < 1.0:
             return
         if len(self.told) > 4096:
             self.told.clear()
-        self.told[sender] = now
-        self.sock.sendto(encode(f"{PREFIX}/error", reason[:400]), sender)
+        self.told[tuple(sender[:2])] = now
+        self._reply(sender, encode(f"{PREFIX}/error", reason[:400]))
 
     def _flush(self):
-        commands = [[type(command).__name__, asdict(command)] for command in self.pending.drain()]
+        commands = [[type(command).__name__, asdict(command), sender] for command, sender in self.pending]
         self.out({"commands": commands, "queries": self.queries, "peers": self.peers, "log": self.lines,
                   "counts": self.counts})
+        self.pending, self.runs = [], {}
         self.queries, self.peers = [], []
         self.lines.clear()                 # (the rate-limited log appends to this very list)
         self.dirty, self.flushed = False, time.monotonic()
@@ -155,19 +268,35 @@ def receive(options):
                       f"is another show running? Use --osc-port or set osc.port"})
         return 1
     sock.setblocking(False)
-    out({"listening": sock.getsockname()[1]})
+    port = sock.getsockname()[1]
+    tcp, notes = None, []
+    if options.get("tcp", True):
+        try:
+            tcp = TcpServer(bind, port)
+        except OSError as error:       # TCP is a second way in; the show plays on without it
+            notes.append(f"OSC: no TCP on {bind}:{port} ({error.strerror or error}); UDP only")
+    out({"listening": port, "tcp": bool(tcp), "log": notes})
     stopping = threading.Event()
+    context = Context(options["rows"], options["cols"], options["models"] and Path(options["models"]))
+    receiver = Receiver(sock, out, options["allow"], context, options.get("feedback_port", 0), tcp)
 
-    def watch_parent():        # stdin closes when the show stops us, or when it dies
-        sys.stdin.buffer.read()
+    def watch_parent():        # replies for TCP peers, one JSON line each; stdin closes when the show stops us
+        for line in sys.stdin.buffer:
+            try:
+                sender, data = json.loads(line)
+                receiver.queue_reply(sender, bytes.fromhex(data))
+            except (ValueError, TypeError):
+                continue
         stopping.set()
+        os.write(receiver.wake_w, b"x")
 
     threading.Thread(target=watch_parent, daemon=True).start()
-    context = Context(options["rows"], options["cols"], options["models"] and Path(options["models"]))
     try:
-        Receiver(sock, out, options["allow"], context).run(stopping)
+        receiver.run(stopping)
     except BrokenPipeError:
         pass
     finally:
         sock.close()
+        if tcp:
+            tcp.close_all()
     return 0

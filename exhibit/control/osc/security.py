@@ -46,17 +46,33 @@ class Allowlist:
 
 
 class RateLimitedLog:
-    """One log line per kind of trouble every `interval` seconds, counting the lines held back."""
+    """Trouble told without flooding the log: the first of each kind at once, then the rest counted by kind
+    and summed up in one line every `interval` seconds ("12 more out-of-range psi, 3 unknown address")."""
 
     def __init__(self, emit, interval=5.0):
         self.emit, self.interval = emit, interval
-        self._last, self._held = {}, {}
+        self._last = {}                # kind -> when a line of that kind was last written
+        self._held = {}                # kind -> lines held back since the last summary
+        self._summary = time.monotonic()
 
     def warning(self, kind, message):
         now = time.monotonic()
         if now - self._last.get(kind, -math.inf) < self.interval:
             self._held[kind] = self._held.get(kind, 0) + 1
             return
-        held = self._held.pop(kind, 0)
+        if len(self._last) > 1024:
+            self._last.clear()
         self._last[kind] = now
-        self.emit(message + (f" (and {held} more like it since the last report)" if held else ""))
+        self.emit(message)
+
+    def summarize(self, prefix="OSC"):
+        """Write the counts held back, at most once per interval. Call it often; it is cheap."""
+        now = time.monotonic()
+        if not self._held or now - self._summary < self.interval:
+            return
+        counts = sorted(self._held.items(), key=lambda kv: -kv[1])
+        self.emit(f"{prefix}: since the last report, " +
+                  ", ".join(f"{n} more {kind}" for kind, n in counts[:12]) +
+                  (f" and {len(counts) - 12} other kinds" if len(counts) > 12 else ""))
+        self._held.clear()
+        self._summary = now

@@ -1,8 +1,11 @@
 """The show's side: OscServer starts the receiver process, puts its Commands on the show's queue, answers
 /exhibit/status and sends feedback to controllers. `start(app)` wires one into an app."""
+import collections
 import json
 import logging
+import math
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -11,18 +14,20 @@ import time
 from pathlib import Path
 
 from exhibit import commands
-from exhibit.commands import CommandError
+from exhibit.commands import CommandError, describe
 from exhibit.config import OSC_FEEDBACK_PORT as DEFAULT_FEEDBACK_PORT, OSC_PORT as DEFAULT_PORT
 from exhibit.control.osc.addresses import PREFIX, Context
 from exhibit.control.osc.feedback import state_messages, status_args
 from exhibit.control.osc.packets import encode
-from exhibit.control.osc.receiver import COUNTS
+from exhibit.control.osc.receiver import COUNTS, reply_targets
 from exhibit.control.osc.security import DEFAULT_ALLOW, parse_allow
 
 log = logging.getLogger("exhibit.control.osc")
 
 MAX_PEERS = 32                       # feedback peers remembered (senders and status subscribers)
 PEER_TTL = 600.0                     # seconds a peer keeps receiving feedback after it last spoke
+MAX_ASKED = 1024                     # Commands remembered with their sender, so a late failure finds it
+WELCOME_SECONDS = 0.3                # a new controller's greeting waits at most this long for its message
 
 
 class OscServer:
@@ -41,9 +46,15 @@ class OscServer:
         self.counts = dict.fromkeys(COUNTS, 0)              # the receiver's, as of its last batch
         self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
         self._sent = {}                    # address -> args last sent, so feedback carries only changes
+        self._greeted = {}                 # (host, feedback port) or sender -> when it was last greeted
+        self._welcome = {}                 # sender -> when it first spoke; greeted once its message took effect
+        self._asked = collections.OrderedDict()   # id(command) -> (command, sender), for on_result
         self._socks = {}                   # address family -> socket that sends feedback and replies
         self._lock = threading.Lock()
-        self._options = {"bind": bind, "port": port, "allow": list(map(str, allow)), "rows": context.rows,
+        self._stdin_lock = threading.Lock()
+        self.parts = []                    # what start() runs beside it and stop() ends with it
+        self._options = {"bind": bind, "port": port, "feedback_port": feedback_port,
+                         "allow": list(map(str, allow)), "rows": context.rows,
                          "cols": context.cols, "models": context.models and str(context.models)}
         self._stopping = threading.Event()
         self.bind, self.port = bind, self._spawn()
@@ -63,6 +74,10 @@ class OscServer:
         if "listening" not in first:
             self._end()
             raise OSError(first.get("error", "OSC: the receiver process did not start"))
+        for text in first.get("log", []):
+            log.warning("%s", text)
+        self.tcp = first.get("tcp", False)
+        os.set_blocking(self._process.stdin.fileno(), False)   # replies for TCP peers must never block us
         return first["listening"]
 
     def start(self):
@@ -72,6 +87,8 @@ class OscServer:
         return self
 
     def stop(self):
+        for part in self.parts:                 # the OSCQuery server and the zeroconf advertisement
+            part.stop()
         self._stopping.set()
         self._end()
         if self._thread.is_alive():
@@ -119,50 +136,128 @@ class OscServer:
                 message = json.loads(line)
             except ValueError:
                 continue
-            for name, fields in message["commands"]:
+            senders = set()
+            for name, fields, sender in message["commands"]:
                 try:
-                    self.queue.put(_command(name, fields))
+                    command = _command(name, fields)
                 except (CommandError, TypeError) as error:
                     log.warning("OSC: receiver sent a bad command %s: %s", name, error)
+                    continue
+                self.queue.put(command)
+                sender = tuple(sender)
+                senders.add(sender)
+                with self._lock:
+                    self._asked[id(command)] = (command, sender)
+                    while len(self._asked) > MAX_ASKED:
+                        self._asked.popitem(last=False)
             for text in message["log"]:
                 log.warning("%s", text)
-            for host in message["peers"]:
-                self._remember(host, self.feedback_port)
-            for host, port in message["queries"]:
-                self._send(encode(f"{PREFIX}/status", *status_args(self.snapshot())), (host, port))
-                self._remember(host, port, push_state=False)   # from now on this peer hears every change too
+            for sender in map(tuple, message["peers"]):
+                self._greet(sender, wait=sender in senders)
+            for sender in map(tuple, message["queries"]):
+                datagram = encode(f"{PREFIX}/status", *status_args(self.snapshot()))
+                for target in reply_targets(sender, self.feedback_port):
+                    self._send(datagram, target)
+                self._keep(sender)              # from now on this peer hears every change too
             self.counts = message["counts"]
 
     # feedback ----------------------------------------------------------------------------------
-    def _remember(self, host, port, push_state=True):
-        """A peer to keep informed; a new controller gets the full state so its faders start in place."""
-        if not port:
-            return
-        peer = (host, port)
+    def _keep(self, peer):
         with self._lock:
-            is_new = peer not in self._peers
             self._peers[peer] = time.monotonic()
             if len(self._peers) > MAX_PEERS:
                 del self._peers[min(self._peers, key=self._peers.get)]
-        if is_new and push_state and peer not in self.targets:
-            for address, args in state_messages(self.snapshot()):
-                self._send(encode(address, *args), peer)
+
+    def _greet(self, sender, wait):
+        """A controller that speaks gets the whole state once, at its source port and on the feedback port,
+        then only changes. If its own message is still on its way to the show (wait), the state goes out
+        after it took effect (see on_change), so a fader being moved never jumps back."""
+        host, port = sender[:2]
+        tcp = len(sender) > 2
+        if tcp:
+            self._keep(sender)                # a TCP peer hears every change on its connection
+        elif self.feedback_port:
+            self._keep((host, self.feedback_port))
+        key = (host, self.feedback_port) if self.feedback_port and not tcp else sender
+        now = time.monotonic()
+        with self._lock:
+            known = now - self._greeted.get(key, -math.inf) < PEER_TTL
+            if len(self._greeted) > 4096:
+                self._greeted.clear()
+            self._greeted[key] = now
+        if known or sender in self.targets:
+            return
+        if not wait:
+            self._welcome_now([sender])
+            return
+        with self._lock:
+            self._welcome[sender] = time.monotonic()
+        timer = threading.Timer(WELCOME_SECONDS, self._welcome_due)
+        timer.daemon = True
+        timer.start()
+
+    def _welcome_due(self):
+        """The greeting's last resort: its message changed nothing, so no on_change came."""
+        with self._lock:
+            due = [p for p, t in self._welcome.items() if time.monotonic() - t >= WELCOME_SECONDS * 0.9]
+            for peer in due:
+                del self._welcome[peer]
+        self._welcome_now(due)
+
+    def _welcome_now(self, senders, snapshot=None):
+        if not senders:
+            return
+        messages = [encode(address, *args) for address, args in state_messages(snapshot or self.snapshot())]
+        for sender in senders:
+            for target in reply_targets(sender, self.feedback_port):
+                for datagram in messages:
+                    self._send(datagram, target)
+
+    def on_result(self, command, error=None, done=None):
+        """How a Command ended, from the app: a failure (now or later: a model that would not load, an empty
+        scene slot) goes to the controller that asked as /exhibit/error, a slow success as /exhibit/done."""
+        with self._lock:
+            entry = self._asked.get(id(command))
+        if entry is None or entry[0] is not command:
+            return
+        address, text = (f"{PREFIX}/error", error) if error else (f"{PREFIX}/done", done)
+        if not text:
+            return
+        datagram = encode(address, f"{describe(command)}: {text}"[:400])
+        for target in reply_targets(entry[1], self.feedback_port):
+            self._send(datagram, target)
 
     def on_change(self, snapshot):
-        """Send what changed to every feedback target and live peer. Called on the show's thread."""
+        """Send what changed to every feedback target and live peer; the whole state to controllers waiting
+        for their greeting once their own message took effect. Called on the show's thread."""
         now = time.monotonic()
         with self._lock:
             changed = [(a, args) for a, args in state_messages(snapshot) if self._sent.get(a) != args]
             self._sent.update(changed)
             for peer in [p for p, seen in self._peers.items() if now - seen > PEER_TTL]:
                 del self._peers[peer]
-            peers = list(dict.fromkeys(self.targets + list(self._peers)))
+            welcome = []
+            if self._welcome and not len(self.queue):     # their Commands were all applied before this call
+                welcome, self._welcome = list(self._welcome), {}
+            skip = {t for sender in welcome for t in reply_targets(sender, self.feedback_port)}
+            peers = [p for p in dict.fromkeys(self.targets + list(self._peers)) if p not in skip]
         for address, args in changed:
             datagram = encode(address, *args)
             for peer in peers:
                 self._send(datagram, peer)
+        self._welcome_now(welcome, snapshot)
 
     def _send(self, datagram, peer):
+        if len(peer) > 2:                     # a TCP peer: the receiver process holds its connection
+            line = (json.dumps([list(peer), datagram.hex()]) + "\n").encode()
+            if len(line) > select.PIPE_BUF:   # only whole lines: a pipe write up to PIPE_BUF is never split
+                return
+            with self._stdin_lock:
+                try:
+                    os.write(self._process.stdin.fileno(), line)
+                except (BlockingIOError, OSError, ValueError):   # full (the receiver is busy) or gone
+                    pass
+            return
         family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
         try:
             sock = self._socks.get(family)
@@ -195,10 +290,28 @@ def _parse_target(target):
 
 
 def start(app):
-    """Start the OSC server for an app: its config, queue, snapshot and on_change hooks."""
+    """Start the OSC server for an app (its config, queue, snapshot, on_change and on_result hooks), the
+    OSCQuery server and the zeroconf advertisement beside it (each may fail alone, with one log line)."""
+    from exhibit.control.osc.discovery import Advertiser, instance_name
+    from exhibit.control.osc.query import QueryServer
+
     osc, grid = app.config.osc, app.config.grid
+    context = Context(grid.rows, grid.cols, app.config.paths.models)
     server = OscServer(app.queue, app.snapshot, bind=osc.bind, port=osc.port, allow=osc.allow,
-                       feedback_port=osc.feedback_port, feedback_targets=osc.feedback_targets,
-                       context=Context(grid.rows, grid.cols, app.config.paths.models))
+                       feedback_port=osc.feedback_port, feedback_targets=osc.feedback_targets, context=context)
     app.on_change.append(server.on_change)
-    return server.start()
+    getattr(app, "on_result", []).append(server.on_result)
+    server.start()
+    query_port = 0
+    if osc.query_port:
+        try:
+            query = QueryServer(app.snapshot, bind=osc.bind, port=osc.query_port, osc_port=server.port,
+                                tcp=server.tcp, allow=osc.allow, name=instance_name(), context=context)
+            server.parts.append(query.start())
+            query_port = query.port
+        except OSError as error:
+            log.warning("OSCQuery: cannot listen on port %d (%s); set osc.query_port", osc.query_port,
+                        error.strerror or error)
+    if osc.advertise:
+        server.parts.append(Advertiser(server.port, tcp=server.tcp, query_port=query_port, bind=osc.bind).start())
+    return server
