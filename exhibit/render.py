@@ -77,7 +77,11 @@ class Plan:
 
     @property
     def rate(self):
-        """The frame rate as the exact fraction the container stores (29.97 -> 2997/100)."""
+        """The frame rate as the exact fraction the container stores: 25 -> 25/1, and the NTSC-family rates that
+        editors and media servers expect (SMPTE ST 12-1): 23.976 -> 24000/1001, 29.97 -> 30000/1001, 59.94."""
+        ntsc = round(self.fps * 1001 / 1000)
+        if ntsc != self.fps and abs(self.fps * 1001 / 1000 - ntsc) < 1e-3:
+            return Fraction(ntsc * 1000, 1001)
         return Fraction(self.fps).limit_denominator(1001)
 
     def disk_bytes(self):

@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -264,3 +265,13 @@ def test_a_loop_has_no_seam(generator, mode):
     # Without --loop the same render has a seam (and a fade in): the comparison above can fail.
     open_seam, open_steps = seam_and_steps(shown(loop=False))
     assert open_seam > 2 * max(open_steps[len(open_steps) // 2:])
+
+
+def test_ntsc_rates_are_stored_as_editors_expect(generator, tmp_path):
+    out = tmp_path / "show.mov"
+    written = render.render(settings(), generator, render.plan(out, (64, 64), 0.2, 29.97), seed=2)
+    assert written.frames == 6 and written.fps == pytest.approx(30000 / 1001, abs=1e-9)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+    assert render.plan(tmp_path / "a.mp4", (64, 64), 1, 23.976).rate == Fraction(24000, 1001)
+    assert render.plan(tmp_path / "a.mp4", (64, 64), 1, 12.5).rate == Fraction(25, 2)
