@@ -50,7 +50,7 @@ def parse(argv):
         parser.add_argument("--seconds", type=float, default=30.0, help="length (default 30)")
         parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
-        parser.add_argument("--crf", type=int, help="H.264 quality for .mp4: 0 lossless .. 51 worst (default 18)")
+        parser.add_argument("--crf", type=int, help="H.264 quality for .mp4: 0 best .. 51 worst (default 18)")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
         parser.add_argument("--loop", action="store_true",
                             help="a seamless loop: the last frame flows into the first (no fade in)")
