@@ -129,14 +129,16 @@ def main(argv=None):
     from exhibit.screen.display import DisplayError
     import model
 
-    from exhibit.render import RenderError
-
+    errors = (settings.ConfigError, model.ModelFileError)
+    if args.command == "render":              # only a render needs PyAV and the encoders
+        from exhibit.render import RenderError
+        errors += (RenderError,)
     try:
         config = settings.load(args.config, overrides(args))
         if args.command == "render":          # every limit of the output is checked before the model loads
             args.plan = _plan(args)
         generator = load_generator(config, separate_process=args.command != "render")
-    except (settings.ConfigError, model.ModelFileError, RenderError) as error:
+    except errors as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
     from exhibit.show.state import initial_seed
