@@ -53,7 +53,7 @@ def parse(argv):
         parser.add_argument("--seconds", type=float, default=30.0, help="length (default 30)")
         parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
-        parser.add_argument("--crf", type=int, help="H.264 quality for .mp4: 0 lossless .. 51 worst (default 18)")
+        parser.add_argument("--crf", type=int, help="H.264 quality for .mp4: 0 best .. 51 worst (default 18)")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
         parser.add_argument("--loop", action="store_true",
                             help="a seamless loop: the last frame flows into the first (no fade in)")
@@ -169,15 +169,17 @@ def main(argv=None):
     from exhibit.screen.display import DisplayError
     import model
 
-    from exhibit.render import RenderError
-
+    errors = (settings.ConfigError, model.ModelFileError)
+    if args.command == "render":              # only a render needs PyAV and the encoders
+        from exhibit.render import RenderError
+        errors += (RenderError,)
     try:
         config = settings.load(args.config, overrides(args))
         if args.command == "render":          # every limit of the output is checked before the model loads
             args.plan = _plan(args)
         generator = load_generator(config, separate_process=args.command != "render",
                                    size=screen_size(args, config))
-    except (settings.ConfigError, model.ModelFileError, RenderError) as error:
+    except errors as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
     from exhibit.show.state import initial_seed

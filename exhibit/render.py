@@ -34,7 +34,7 @@ from exhibit.generation.worker import GridSchedule
 log = logging.getLogger("exhibit")
 
 MAX_FPS = 240.0
-DEFAULT_CRF = 18            # x264's constant rate factor: 0 lossless .. 51 worst; ~18 looks like the source
+DEFAULT_CRF = 18            # x264's constant rate factor: 0 best .. 51 worst; ~18 looks like the source
 
 
 class RenderError(ValueError):
@@ -77,7 +77,11 @@ class Plan:
 
     @property
     def rate(self):
-        """The frame rate as the exact fraction the container stores (29.97 -> 2997/100)."""
+        """The frame rate as the exact fraction the container stores: 25 -> 25/1, and the NTSC-family rates that
+        editors and media servers expect (SMPTE ST 12-1): 23.976 -> 24000/1001, 29.97 -> 30000/1001, 59.94."""
+        ntsc = round(self.fps * 1001 / 1000)
+        if ntsc != self.fps and abs(self.fps * 1001 / 1000 - ntsc) < 1e-3:
+            return Fraction(ntsc * 1000, 1001)
         return Fraction(self.fps).limit_denominator(1001)
 
     def disk_bytes(self):
@@ -110,7 +114,7 @@ def human_seconds(s):
 
 
 def plan(out, size, seconds, fps, crf=None, overwrite=False):
-    """Check a render against the limits of its format and of the disk; returns a Plan or raises RenderError.
+    """Check a render against every limit of its format and destination; returns a Plan or raises RenderError.
 
     out: FILE.mp4 (H.264), FILE.mov (ProRes 422 HQ) or a folder (PNG frames). size: (width, height) in pixels.
     seconds, fps: > 0. crf: 0..51, .mp4 only (default 18). overwrite: replace an existing file (or a folder of
@@ -138,7 +142,7 @@ def plan(out, size, seconds, fps, crf=None, overwrite=False):
     if format is H264:
         crf = DEFAULT_CRF if crf is None else crf
         if not (isinstance(crf, int) and 0 <= crf <= 51):
-            raise RenderError(f"--crf {crf}: H.264 quality runs from 0 (lossless) to 51 (worst); 18 looks like "
+            raise RenderError(f"--crf {crf}: H.264 quality runs from 0 (best) to 51 (worst); 18 looks like "
                               f"the source, 23 is x264's default")
     _check_size(out, format, size)
     _check_destination(out, format, overwrite)
@@ -150,7 +154,7 @@ def _check_size(out, format, size):
     odd = [name for name, value, even in (("width", width, format.even_width), ("height", height, format.even_height))
            if even and value % 2]
     if odd:
-        nearest = f"{width + width % 2 if format.even_width else width}x{height + height % 2 if format.even_height else height}"
+        nearest = f"{width + width % 2 * format.even_width}x{height + height % 2 * format.even_height}"
         subsampling = "4:2:0" if format is H264 else "4:2:2"
         prores = " or .mov (ProRes 4:2:2 takes an odd height)," if format is H264 and width % 2 == 0 else ""
         raise RenderError(f"--size {width}x{height}: {format.name} needs an even {' and '.join(odd)} ({subsampling} "
@@ -206,7 +210,7 @@ def check_disk(plan):
 # -- drawing --------------------------------------------------------------------------------------------------
 
 class Timing:
-    """What the render spent so far: generating (seconds, grid steps) and in all; for the time estimate."""
+    """What the render has spent generating so far (seconds, grid steps): for the time estimate."""
 
     def __init__(self):
         self.generate_seconds = 0.0

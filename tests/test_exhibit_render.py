@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -112,18 +113,30 @@ def ffprobe(path):
     return json.loads(result.stdout)["streams"][0]
 
 
-@pytest.mark.parametrize("name, size, codec, pix_fmt, profile", [
-    ("show.mp4", (224, 160), "h264", "yuv420p", "High"),
-    ("show.mov", (224, 161), "prores", "yuv422p10le", "HQ"),       # 4:2:2 takes an odd height
-])
-def test_video_is_written_and_reads_back(generator, tmp_path, name, size, codec, pix_fmt, profile):
-    out = tmp_path / name
-    written = render.render(settings(), generator, render.plan(out, size, 1.0, 10), seed=2)
+VIDEOS = {"show.mp4": ((224, 160), "h264", "yuv420p", "High"),
+          "show.mov": ((224, 161), "prores", "yuv422p10le", "HQ")}       # 4:2:2 takes an odd height
+
+
+@pytest.fixture(scope="module")
+def videos(generator, tmp_path_factory):
+    """Each video format written once: {name: (path, Written)}, in a folder of its own."""
+    written = {}
+    for name, (size, *_) in VIDEOS.items():
+        folder = tmp_path_factory.mktemp(name.replace(".", "-"))
+        written[name] = (folder / name, render.render(settings(), generator, render.plan(folder / name, size, 1.0, 10),
+                                                      seed=2))
+    return written
+
+
+@pytest.mark.parametrize("name", VIDEOS)
+def test_video_is_written_and_reads_back(generator, videos, name):
+    out, written = videos[name]
+    size, codec, pix_fmt, _ = VIDEOS[name]
     assert written == render.Written(10, size, 10.0)
     images, fps, read_codec, read_pix_fmt = decode(out)
     assert images.shape == (10, size[1], size[0], 3) and fps == 10.0
     assert (read_codec, read_pix_fmt) == (codec, pix_fmt)
-    assert [p.name for p in tmp_path.iterdir()] == [name]                 # no temporary file left behind
+    assert [p.name for p in out.parent.iterdir()] == [name]              # no temporary file left behind
     # Lossy codecs (and tiny noisy tiles are their worst case): the frame read back must still be the rendered
     # picture, tile for tile, and not another show's.
     truth = frames(generator, settings(), size=size, seconds=1.0, seed=2)[5]
@@ -134,8 +147,14 @@ def test_video_is_written_and_reads_back(generator, tmp_path, name, size, codec,
     colours = lambda image: tiles(np.where(gutters, truth, image)).mean(axis=(1, 2)).ravel()   # noqa: E731
     assert np.corrcoef(colours(back), colours(truth))[0, 1] > 0.9
     assert np.corrcoef(colours(back), colours(other))[0, 1] < 0.7
-    if shutil.which("ffprobe") is None:
-        pytest.skip("ffprobe is not installed: the PyAV read-back above is the check")
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None,
+                    reason="ffprobe is not installed (apt-get install ffmpeg): PyAV's read-back above still checks")
+@pytest.mark.parametrize("name", VIDEOS)
+def test_ffprobe_reads_what_was_written(videos, name):
+    out, _ = videos[name]
+    size, codec, pix_fmt, profile = VIDEOS[name]
     probed = ffprobe(out)
     assert (probed["codec_name"], probed["profile"], probed["pix_fmt"]) == (codec, profile, pix_fmt)
     assert (probed["width"], probed["height"], probed["avg_frame_rate"]) == (*size, "10/1")
@@ -188,7 +207,7 @@ def run_render(tmp_path, capsys, *args):
     (["--out", "show.gif"], "render cannot write '.gif' files; use .mp4 (H.264), .mov (ProRes 422 HQ) or a folder"),
     (["--out", "show.avi"], "render cannot write '.avi' files"),
     (["--out", "show.mov", "--crf", "20"], "--crf sets H.264 quality: it applies to .mp4 only"),
-    (["--out", "show.mp4", "--crf", "60"], "--crf 60: H.264 quality runs from 0 (lossless) to 51"),
+    (["--out", "show.mp4", "--crf", "60"], "--crf 60: H.264 quality runs from 0 (best) to 51"),
 ])
 def test_a_limit_is_named_in_one_line_before_the_model_loads(tmp_path, capsys, monkeypatch, args, expected):
     monkeypatch.chdir(tmp_path)
@@ -264,3 +283,30 @@ def test_a_loop_has_no_seam(generator, mode):
     # Without --loop the same render has a seam (and a fade in): the comparison above can fail.
     open_seam, open_steps = seam_and_steps(shown(loop=False))
     assert open_seam > 2 * max(open_steps[len(open_steps) // 2:])
+
+
+def test_ntsc_rates_are_stored_as_editors_expect(generator, tmp_path):
+    out = tmp_path / "show.mov"
+    written = render.render(settings(), generator, render.plan(out, (64, 64), 0.2, 29.97), seed=2)
+    assert written.frames == 6 and written.fps == pytest.approx(30000 / 1001, abs=1e-9)
+    with av.open(str(out)) as container:
+        assert container.streams.video[0].average_rate == Fraction(30000, 1001)
+    assert render.plan(tmp_path / "a.mp4", (64, 64), 1, 23.976).rate == Fraction(24000, 1001)
+    assert render.plan(tmp_path / "a.mp4", (64, 64), 1, 12.5).rate == Fraction(25, 2)
+
+
+@pytest.mark.slow
+def test_the_command_says_what_it_will_write_and_reports_what_it_wrote(tmp_path):
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "exhibit", "render", "--out", "show.mp4", "--size", "128x72",
+                             "--seconds", "0.4", "--fps", "10", "--seed", "3", "--set", "grid.rows=2",
+                             "--set", "grid.cols=2"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "render: 4 frames (0.4 s at 10 fps), 128x72, H.264 (yuv420p), crf 18, about " in result.stderr
+    assert "in all (estimated from the first 3 frames)" in result.stderr
+    assert "render: 4/4 frames" in result.stderr                 # plain progress lines: stderr is not a terminal
+    assert result.stdout.strip() == "wrote 4 frames (128x72, 10 fps, seed 3) to show.mp4"
+    images, fps, codec, _ = decode(tmp_path / "show.mp4")
+    assert images.shape == (4, 72, 128, 3) and fps == 10.0 and codec == "h264"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["show.mp4"]
