@@ -154,12 +154,13 @@ def _live(config, generator, seed):
         return RemoteGenerator(path, threads=config.worker.threads)
 
     display = open_display(config.display)
-    app = None
+    app, code = None, 0
     try:
         app = App(config, generator, display, seed, open_model=open_model)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
         signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
         app.run()
+        code = app.exit_code      # RESTART_EXIT_CODE after the daily restart (exhibit/show/schedule.py)
     except KeyboardInterrupt:
         pass
     finally:
@@ -167,7 +168,7 @@ def _live(config, generator, seed):
         generator.close()
         if app is not None:       # /exhibit/model may have swapped in another generator process
             app.worker.generation.generator.close()
-    return 0
+    return code
 
 
 def _render(args, config, generator, seed):

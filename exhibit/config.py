@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+from exhibit.show.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_restart
+
 DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.toml"
 MODES = ("drift", "wave", "unison", "hold")
 
@@ -59,6 +61,17 @@ def text(pattern=None, what="a string"):
     def check(name, v):
         if not isinstance(v, str) or pattern and not re.fullmatch(pattern, v):
             raise ConfigError(f"{name} = {v!r}: allowed values: {what}")
+        return v
+    return check
+
+
+def schedule_entry(parse):
+    """A [schedule] value, checked by exhibit/show/schedule.py; kept as written (the Schedule is built from it)."""
+    def check(name, v):
+        try:
+            parse(v)
+        except ScheduleError as error:
+            raise ConfigError(f"{name} = {v!r}: {error}") from None
         return v
     return check
 
@@ -143,6 +156,13 @@ SCHEMA = {
         "status": Key(False, boolean(), "status overlay at start"),
         "fade_in": Key(3.0, number(0.0, 60.0), "seconds of fade from black at start"),
         "fade_out": Key(1.5, number(0.0, 60.0), "seconds of fade to black on quit"),
+    },
+    "schedule": {
+        **{day: Key("open", schedule_entry(parse_day),
+                    f"{day.capitalize()}'s opening hours: \"open\" (all day), \"closed\", or \"10:00-18:00\" "
+                    f"(several: \"10:00-13:00, 14:00-18:00\")") for day in DAYS},
+        "restart": Key("", schedule_entry(parse_restart),
+                       "a time like \"04:00\": the show ends once a day for its service manager to start it afresh"),
     },
     "model": {
         "path": Key("", text(), "generator file; empty: the bundled default in assets/"),
@@ -237,5 +257,10 @@ def load(path=None, overrides=None):
             merged[section].update(values)
     for section, values in _merge(overrides or {}, "command line").items():
         merged[section].update(values)
-    return SimpleNamespace(**{section: SimpleNamespace(**values) for section, values in merged.items()},
-                           source=str(path) if path else "built-in defaults")
+    loaded = SimpleNamespace(**{section: SimpleNamespace(**values) for section, values in merged.items()},
+                             source=str(path) if path else "built-in defaults")
+    try:              # each day is checked alone above; the week as a whole (never open at all) here
+        Schedule.from_config(loaded.schedule)
+    except ScheduleError as error:
+        raise ConfigError(f"{path.name if path else 'command line'}: [schedule] {error}") from None
+    return loaded

@@ -30,8 +30,10 @@ log = logging.getLogger("exhibit")
 
 
 class App:
-    def __init__(self, config, generator, display, seed, osc=True, open_model=None):
+    def __init__(self, config, generator, display, seed, osc=True, open_model=None, wallclock=None):
+        """wallclock: () -> local datetime for opening hours (default datetime.now; tests inject their own)."""
         from exhibit.control import keyboard, scenes
+        from exhibit.upkeep import Upkeep
 
         self.config = config
         self.open_model = open_model or model.load_generator   # how /exhibit/model loads a file
@@ -55,6 +57,8 @@ class App:
         self._shoot = False                                 # a screenshot is due after this frame is drawn
         self._started = None                                # clock time the show began (all tiles had a frame)
         self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
+        self.exit_code = 0                                  # the process's exit code once run() returns
+        self.upkeep = Upkeep(self, wallclock)               # opening hours, daily restart
 
     def snapshot(self):
         return {**self.stage.snapshot(), "fullscreen": self.display.fullscreen}
@@ -80,11 +84,12 @@ class App:
                 self.work_times.append(now - begun)
                 last = now
                 self._report(now, changed)
+                self.upkeep.tick(now)
                 if on_frame is not None and on_frame(self, now) is False:
                     break
                 if self.stage.show.finished() or seconds is not None and now >= seconds:
                     break
-                deadline += period
+                deadline += self.upkeep.period(period)
                 if now > deadline + period:          # fell behind (a stall): start pacing afresh, no burst
                     deadline = now
                 elif deadline > now:

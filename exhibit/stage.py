@@ -31,6 +31,7 @@ class Stage:
         self.messages = []                      # (text, wall time until which it shows)
         self.stats = {"fps": 0.0, "tiles_per_s": 0.0, "frames": 0}
         self._status_lines = []
+        self.schedule = ""                      # "open until 18:00", "closed until 10:00" (set by the live app)
         self.set_model(generator)
 
     # -- inputs -------------------------------------------------------------------------------------------
@@ -96,8 +97,9 @@ class Stage:
             f"{show.mode}{'  (paused)' if show.paused else ''}   speed {show.speed:g}   psi {show.psi:.2f}",
             f"model {self.model_name}   seed {show.seed}",
             f"up {minutes // 60}:{minutes % 60:02d}:{seconds:02d}   frame {s['frames']}",
-        ]
+        ] + ([self.schedule] if self.schedule and self.schedule != "always open" else [])
 
     def snapshot(self):
         return {**self.show.snapshot(), "model": self.model_name, "fps": round(self.stats["fps"], 2),
-                "tiles_per_s": round(self.stats["tiles_per_s"], 1), "frames": self.stats["frames"]}
+                "tiles_per_s": round(self.stats["tiles_per_s"], 1), "frames": self.stats["frames"],
+                "schedule": self.schedule}

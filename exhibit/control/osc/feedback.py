@@ -24,7 +24,7 @@ def state_messages(snapshot):
     return out
 
 
-STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames")
+STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames", "schedule")
 
 
 def status_args(snapshot):
