@@ -44,6 +44,8 @@ def parse(argv):
         parser.add_argument("--osc-port", type=int, help="UDP port to listen for OSC on (default 8000)")
         parser.add_argument("--feedback-port", type=int, help="port state changes go back to (default 9000)")
         parser.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+        parser.add_argument("--fresh", action="store_true",
+                            help="start afresh: ignore the state saved by the last run (paths.state)")
     elif command == "render":
         parser.add_argument("--out", type=Path, required=True, help="FILE.mp4, or a folder for PNG frames")
         parser.add_argument("--seconds", type=float, default=30.0, help="length (default 30)")
@@ -94,11 +96,12 @@ def model_path(config):
     return default if default.exists() else None
 
 
-def load_generator(config, separate_process):
-    """The live show draws in a separate process (see exhibit/generator_process.py); a render in this one."""
+def load_generator(config, separate_process, path=None):
+    """The live show draws in a separate process (see exhibit/generation/process.py); a render in this one.
+    path: a model file other than the configured one (a model loaded over OSC before a restart)."""
     import model
 
-    path = model_path(config)
+    path = path or model_path(config)
     if separate_process:
         from exhibit.generation.process import RemoteGenerator
         return RemoteGenerator(path, threads=config.worker.threads)
@@ -126,25 +129,51 @@ def main(argv=None):
 
     try:
         config = settings.load(args.config, overrides(args))
-        generator = load_generator(config, separate_process=args.command != "render")
+        state, path = _saved_state(args, config)
+        try:
+            generator = load_generator(config, separate_process=args.command != "render", path=path)
+        except model.ModelFileError as error:
+            if path is None:
+                raise
+            log.warning("state: the model it was drawing cannot be loaded (%s); a fresh start", error)
+            state, generator = None, load_generator(config, separate_process=True)
     except (settings.ConfigError, model.ModelFileError) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
+    if state is not None and state["z_dim"] != generator.z_dim:
+        log.warning("state: %s is from a model with latents of %d, this one has %d; a fresh start",
+                    config.paths.state, state["z_dim"], generator.z_dim)
+        state = None
     from exhibit.show.state import initial_seed
-    seed = initial_seed(config.show.seed)
+    seed = state["seed"] if state is not None else initial_seed(config.show.seed)
     try:
         if args.command == "render":
             return _render(args, config, generator, seed)
         if args.command == "bench":
             from exhibit import bench
             return bench.run(args, config, generator, seed)
-        return _live(config, generator, seed)
+        return _live(config, generator, seed, state)
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
 
 
-def _live(config, generator, seed):
+def _saved_state(args, config):
+    """(state to resume or None, model file to draw with or None for the configured one): the live show only."""
+    if args.command is not None:
+        return None, None
+    if args.fresh:
+        log.info("--fresh: starting afresh; the state in %s will be replaced", config.paths.state)
+        return None, None
+    from exhibit.show import resume
+    state, path = resume.load(config.paths.state, model_path(config), config.grid.rows, config.grid.cols)
+    if state is None or resume.same_file(path, model_path(config)):
+        return state, None
+    log.info("state: drawing %s again (loaded over OSC before the restart)", path)
+    return state, path
+
+
+def _live(config, generator, seed, state=None):
     from exhibit.live import App
     from exhibit.commands import Quit
     from exhibit.generation.process import RemoteGenerator
@@ -157,6 +186,7 @@ def _live(config, generator, seed):
     app, code = None, 0
     try:
         app = App(config, generator, display, seed, open_model=open_model)
+        app.upkeep.keep_state(config.paths.state, model_path(config), resumed=state)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
         signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
         app.run()

@@ -194,6 +194,7 @@ SCHEMA = {
         "models": Key("models", text(), "folder that /exhibit/model loads generator files from"),
         "screenshots": Key("screenshots", text(), "folder screenshots are written to"),
         "scenes": Key("scenes.json", text(), "file scenes are saved to and restored from"),
+        "state": Key("state.json", text(), "file the show's state is kept in across restarts (--fresh ignores it)"),
     },
 }
 

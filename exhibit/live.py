@@ -98,6 +98,7 @@ class App:
             for source in self.inputs:
                 source.stop()
             self.worker.stop()
+            self.upkeep.close()           # the state file, last written as the show ends
             self.stage.compositor.release()
 
     def _input(self):

@@ -205,6 +205,18 @@ class Show:
         self.reseeds += 1
         return derive(self.seed, self.reseeds, 0x5EED) % 2**32
 
+    def resume(self, saved):
+        """Continue where a saved show was (a dict from exhibit/show/resume.py, already checked): the same walk at
+        the same show time, with its speed, psi, brightness and captions, reached at once, not glided to."""
+        self.seed, self.reseeds, self.time = saved["seed"], saved["reseeds"], float(saved["time"])
+        self.choreography.resume(self.time, saved["mode"], saved["seed"],
+                                 {int(tile): seed for tile, seed in saved["tiles"].items()},
+                                 saved["wave"], float(saved["wave_start"]))
+        self.speed = self.speed_now = float(saved["speed"])
+        self.psi = self.psi_now = float(saved["psi"])
+        self.brightness = self.brightness_now = float(saved["brightness"])
+        self.captions = bool(saved["captions"])
+
     def snapshot(self):
         """The state as plain values, for feedback to controllers, scenes and the status overlay."""
         spec = self.choreography.spec
