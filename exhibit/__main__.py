@@ -35,7 +35,8 @@ def _common(parser):
 
 def parse(argv):
     command = argv[0] if argv and argv[0] in ("render", "bench") else None
-    parser = argparse.ArgumentParser(prog=f"python -m exhibit{' ' + command if command else ''}",
+    program = "permeation-exhibit" if Path(sys.argv[0]).name == "permeation-exhibit" else "python -m exhibit"
+    parser = argparse.ArgumentParser(prog=f"{program}{' ' + command if command else ''}",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser)
     if command is None:
@@ -182,6 +183,11 @@ def _live(config, generator, seed, state=None):
     def open_model(path):
         return RemoteGenerator(path, threads=config.worker.threads)
 
+    try:        # the folder a technician drops generator files into for /exhibit/model: make it easy to find
+        Path(config.paths.models).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        log.warning("models folder %s cannot be made (%s)", config.paths.models, error)
+    log.info("the show's files (state, scenes, screenshots, models) are in %s", config.paths.data)
     display = open_display(config.display)
     app, code = None, 0
     try:

@@ -13,9 +13,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from exhibit.show.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_restart
+from model import bundled
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.toml"
+DEFAULT_FILE = bundled.path("configs", "exhibit.toml")
 MODES = ("drift", "wave", "unison", "hold")
+APP_NAME = "permeation"          # the name of the show's data folder
 
 
 class ConfigError(ValueError):
@@ -191,12 +193,29 @@ SCHEMA = {
                     "Esc/Q: press quits; double: a second press within 2 s (kiosk); off: the keyboard cannot quit"),
     },
     "paths": {
+        "data": Key("", text(), "folder the show keeps its own files in; empty: the platform's data folder "
+                                "(Linux ~/.local/share/permeation); the paths below are relative to it"),
         "models": Key("models", text(), "folder that /exhibit/model loads generator files from"),
         "screenshots": Key("screenshots", text(), "folder screenshots are written to"),
         "scenes": Key("scenes.json", text(), "file scenes are saved to and restored from"),
         "state": Key("state.json", text(), "file the show's state is kept in across restarts (--fresh ignores it)"),
     },
 }
+
+
+def data_folder():
+    """The platform's folder for this user's application data: ~/.local/share/permeation (Linux, or
+    $XDG_DATA_HOME/permeation), ~/Library/Application Support/permeation (macOS), %LOCALAPPDATA%\\permeation."""
+    import platformdirs
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def _resolve_paths(paths):
+    """paths.* as absolute paths: `data` (empty: the platform's data folder), the others relative to it."""
+    data = Path(paths["data"]).expanduser().resolve() if paths["data"] else data_folder()
+    paths["data"] = str(data)
+    for key in ("models", "screenshots", "scenes", "state"):
+        paths[key] = str(data / Path(paths[key]).expanduser())     # an absolute path stays as it is
 
 
 def defaults():
@@ -258,6 +277,7 @@ def load(path=None, overrides=None):
             merged[section].update(values)
     for section, values in _merge(overrides or {}, "command line").items():
         merged[section].update(values)
+    _resolve_paths(merged["paths"])
     loaded = SimpleNamespace(**{section: SimpleNamespace(**values) for section, values in merged.items()},
                              source=str(path) if path else "built-in defaults")
     try:              # each day is checked alone above; the week as a whole (never open at all) here

@@ -15,7 +15,6 @@ import numpy as np
 
 FORMAT = "medium-permeation-generator"
 FORMAT_VERSION = 1
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 class ModelFileError(Exception):
@@ -140,4 +139,5 @@ def new_generator(resolution=64, seed=0, **architecture):
 
 def default_generator_path(resolution=64):
     """The generator bundled in assets/, shown when no --model is given."""
-    return ASSETS / f"default-{resolution}.keras"
+    from model import bundled
+    return bundled.path("assets", f"default-{resolution}.keras")

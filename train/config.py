@@ -7,7 +7,9 @@ import math
 import tomllib
 from pathlib import Path
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "train" / "default.toml"
+from model import bundled
+
+DEFAULT_FILE = bundled.path("configs", "train", "default.toml")
 
 CHOICES = {
     ("model", "resolution"): (32, 64, 128, 256),
