@@ -1,5 +1,6 @@
-"""What keeps the live show running for weeks without anyone at it: opening hours, the daily restart, and the
-show's state saved every few seconds so that a restart resumes it (exhibit/show/resume.py).
+"""What keeps the live show running for weeks without anyone at it: opening hours, the daily restart, the show's
+state saved every few seconds so that a restart resumes it (exhibit/show/resume.py), and its health
+(exhibit/health.py: a heartbeat line every minute, memory and restarts in the status).
 
 The live loop calls `tick` once a frame; everything here runs at most once a second and costs nothing in between.
 Local wall-clock time comes from `wallclock` (datetime.now unless a test injects another), never from the
@@ -10,6 +11,7 @@ import threading
 from datetime import datetime
 
 from exhibit.commands import Quit
+from exhibit.health import Health
 from exhibit.show import resume
 from exhibit.show.schedule import RESTART_EXIT_CODE, Schedule
 
@@ -28,6 +30,7 @@ class Upkeep:
         now = self.wallclock()
         self.restart_at = self.schedule.next_restart(now)
         self._checked = None
+        self.health = Health(app)       # heartbeat line, memory, restarts
         self._state = None              # (path, configured model) once keep_state was called
         self._saved = None              # loop time of the last save
         self._saver = None              # the thread writing the last save
@@ -89,6 +92,7 @@ class Upkeep:
 
     def tick(self, now):
         """Called every frame with the loop's monotonic time in seconds; looks at the wall clock once a second."""
+        self.health.tick(now)
         if self._saved is None or now - self._saved >= resume.SAVE_EVERY:
             self._saved = now
             self.save()

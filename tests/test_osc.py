@@ -227,7 +227,7 @@ def test_ping_and_status(live, peer):
     status = peer.expect(f"{P}/status")
     fields = dict(zip(status[::2], status[1::2]))
     assert set(fields) == {"fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames",
-                           "schedule"}
+                           "schedule", "memory_mb", "generator_restarts", "osc_peer"}
     assert fields["mode"] == "drift" and fields["model"] == "test.keras" and fields["frames"] > 0, fields
 
 

@@ -56,6 +56,7 @@ class RemoteGenerator:
 
     def __init__(self, path=None, resolution=64, threads=0):
         self.path, self._resolution, self._threads = path, resolution, threads
+        self.restarts = 0                   # times the process died and was started again (for the heartbeat)
         self._lock = threading.RLock()
         self._start()
 
@@ -86,6 +87,7 @@ class RemoteGenerator:
     def generate(self, z, psi=1.0, noise=None):
         with self._lock:
             if not self._process.is_alive():      # killed or crashed: weeks-long shows restart it, and go on
+                self.restarts += 1
                 self._start()
             self._connection.send((z, float(psi), noise))
             kind, payload = self._receive()

@@ -40,6 +40,7 @@ class OscServer:
         self.feedback_port = feedback_port
         self.targets = [_parse_target(t) for t in feedback_targets]
         self.counts = dict.fromkeys(COUNTS, 0)              # the receiver's, as of its last batch
+        self.last_peer = ""                                 # host that last sent a message (for status and health)
         self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
         self._sent = {}                    # address -> args last sent, so feedback carries only changes
         self._socks = {}                   # address family -> socket that sends feedback and replies
@@ -129,6 +130,7 @@ class OscServer:
                 log.warning("%s", text)
             for host in message["peers"]:
                 self._remember(host, self.feedback_port)
+                self.last_peer = host
             for host, port in message["queries"]:
                 self._send(encode(f"{PREFIX}/status", *status_args(self.snapshot())), (host, port))
                 self._remember(host, port, push_state=False)   # from now on this peer hears every change too
