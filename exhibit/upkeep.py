@@ -35,6 +35,7 @@ class Upkeep:
         self._saved = None              # loop time of the last save
         self._saver = None              # the thread writing the last save
         self._save_error = None         # the last save's error, logged once until a save succeeds again
+        self._last_state = None         # what was last handed to a save: an unchanged state is not written again
         is_open = self.schedule.is_open(now)
         app.stage.show.set_open(is_open, at_once=not is_open)    # a start at night stays dark, no flash of picture
         app.stage.schedule = self.schedule.describe(now)
@@ -62,10 +63,14 @@ class Upkeep:
         path, configured = self._state
         state = resume.capture(self.app.stage.show, getattr(self.app.worker.generation.generator, "path", None),
                                configured)
+        unchanged = {**state, "saved": None}
+        if unchanged == self._last_state and self._save_error is None:
+            return                      # paused or closed: nothing moved, spare the disk (an SD card wears)
         if self._saver is not None and self._saver.is_alive():
             if not wait:
                 return                  # the disk is slow: skip this save, the next one has newer state anyway
             self._saver.join()
+        self._last_state = unchanged
         if wait:
             self._write(path, state)
         else:
