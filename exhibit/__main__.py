@@ -81,6 +81,9 @@ def overrides(args):
         flags[("display", "fullscreen")] = False
         flags[("display", "window_size")] = list(args.size)
         flags[("osc", "enabled")] = args.osc
+        from exhibit.show.schedule import DAYS
+        flags.update({("schedule", day): "open" for day in DAYS})    # a measurement at night measures the show
+        flags[("schedule", "restart")] = ""
     for (section, key), value in flags.items():
         if value is not None:
             out.setdefault(section, {})[key] = value

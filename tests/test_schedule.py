@@ -176,3 +176,12 @@ def test_the_live_show_closes_goes_dark_stops_generating_and_opens_again(tmp_pat
     lit_again, schedule = seen["reopened"]
     assert lit_again > 40 and schedule == "open until 20:00"
     assert app.exit_code == RESTART_EXIT_CODE and app.stage.show.finished()  # the daily restart ended the run
+
+
+def test_bench_measures_the_show_whatever_the_hour():
+    from exhibit.__main__ import overrides, parse
+    closed = [f"--set=schedule.{day}=closed" for day in DAYS[1:]] + ['--set=schedule.restart="04:00"']
+    live = Schedule.from_config(config.load(overrides=overrides(parse(closed))).schedule)
+    assert not live.is_open(at("friday", "12:00"))
+    benched = Schedule.from_config(config.load(overrides=overrides(parse(["bench", *closed]))).schedule)
+    assert benched.always_open and benched.restart is None
