@@ -177,6 +177,19 @@ def _saved_state(args, config):
     return state, path
 
 
+def _show_files(config):
+    """Say where the show keeps its files, make the models folder, and point at files an older version left here."""
+    try:        # the folder a technician drops generator files into for /exhibit/model: make it easy to find
+        Path(config.paths.models).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        log.warning("models folder %s cannot be made (%s)", config.paths.models, error)
+    log.info("the show's files (state, scenes, screenshots, models) are in %s", config.paths.data)
+    for old, now in ((Path("scenes.json"), Path(config.paths.scenes)), (Path("models"), Path(config.paths.models))):
+        if old.exists() and old.resolve() != now.resolve():    # left by a version that kept its files here
+            log.warning("%s in this folder is not used: the show's files are kept in %s now; move it there (or set "
+                        "paths.%s)", old.resolve(), now, old.stem)
+
+
 def _live(config, generator, seed, state=None):
     from exhibit.live import App
     from exhibit.commands import Quit
@@ -186,11 +199,7 @@ def _live(config, generator, seed, state=None):
     def open_model(path):
         return RemoteGenerator(path, threads=config.worker.threads)
 
-    try:        # the folder a technician drops generator files into for /exhibit/model: make it easy to find
-        Path(config.paths.models).mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        log.warning("models folder %s cannot be made (%s)", config.paths.models, error)
-    log.info("the show's files (state, scenes, screenshots, models) are in %s", config.paths.data)
+    _show_files(config)
     display = open_display(config.display)
     app, code = None, 0
     try:
