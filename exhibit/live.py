@@ -58,7 +58,7 @@ class App:
         self._started = None                                # clock time the show began (all tiles had a frame)
         self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
         self.exit_code = 0                                  # the process's exit code once run() returns
-        self.upkeep = Upkeep(self, wallclock)               # opening hours, daily restart
+        self.upkeep = Upkeep(self, wallclock)               # opening hours, state file, heartbeat
 
     def snapshot(self):
         return {**self.stage.snapshot(), "fullscreen": self.display.fullscreen}
