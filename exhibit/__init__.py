@@ -10,6 +10,8 @@ Read it in this order. The folders are layers; each one's `__init__` says what i
   control/      input turned into Commands: keyboard, scenes, OSC (receiver, feedback), `send`, the OSC bench
   stage.py      the show, generation and compositor wired together: shared by live and render
   live.py       the game loop: events -> update -> render -> tick, on a real display
+  upkeep.py     what a weeks-long run needs, called by the loop: opening hours, daily restart, the state file
+  health.py     the heartbeat line and the memory, restarts and last OSC peer in the status
   render.py     the same stage on a fixed clock, frame by frame, to video or PNG files
   bench.py      the live loop measured
 Layer rules (tests/test_exhibit_layers.py enforces them): show/ imports neither pygame nor TensorFlow; the show's own

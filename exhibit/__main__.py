@@ -36,7 +36,8 @@ def _common(parser):
 
 def parse(argv):
     command = argv[0] if argv and argv[0] in ("render", "bench") else None
-    parser = argparse.ArgumentParser(prog=f"python -m exhibit{' ' + command if command else ''}",
+    program = "permeation-exhibit" if Path(sys.argv[0]).name == "permeation-exhibit" else "python -m exhibit"
+    parser = argparse.ArgumentParser(prog=f"{program}{' ' + command if command else ''}",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser)
     if command is None:
@@ -47,6 +48,8 @@ def parse(argv):
         parser.add_argument("--feedback-port", type=int,
                             help=f"port state changes go back to (default {OSC_FEEDBACK_PORT})")
         parser.add_argument("--no-osc", action="store_true", help="do not listen for OSC")
+        parser.add_argument("--fresh", action="store_true",
+                            help="start afresh: ignore the state saved by the last run (paths.state)")
     elif command == "render":
         parser.add_argument("--out", type=Path, required=True,
                             help="FILE.mp4 (H.264), FILE.mov (ProRes 422 HQ), or a folder for PNG frames")
@@ -86,6 +89,9 @@ def overrides(args):
         flags[("display", "fullscreen")] = False
         flags[("display", "window_size")] = list(args.size)
         flags[("osc", "enabled")] = args.osc
+        from exhibit.show.schedule import DAYS
+        flags.update({("schedule", day): "open" for day in DAYS})    # a measurement at night measures the show
+        flags[("schedule", "restart")] = ""
     for (section, key), value in flags.items():
         if value is not None:
             out.setdefault(section, {})[key] = value
@@ -136,11 +142,13 @@ def screen_size(args, config):
     return tuple(sizes[min(config.display.display, len(sizes) - 1)]) if sizes else tuple(config.display.window_size)
 
 
-def load_generator(config, separate_process, size):
-    """The live show draws in a separate process (see exhibit/generation/process.py); a render in this one."""
+def load_generator(config, separate_process, size, path=None):
+    """The live show draws in a separate process (see exhibit/generation/process.py); a render in this one.
+    size: (width, height) the grid fills, for the choice of bundled model; path: a model file other than the
+    configured one (a model loaded over OSC before a restart)."""
     import model
 
-    path = model_path(config, size)
+    path = path or model_path(config, size)
     if separate_process:
         from exhibit.generation.process import RemoteGenerator
         return RemoteGenerator(path, threads=config.worker.threads)
@@ -177,26 +185,65 @@ def main(argv=None):
         config = settings.load(args.config, overrides(args))
         if args.command == "render":          # every limit of the output is checked before the model loads
             args.plan = _plan(args)
-        generator = load_generator(config, separate_process=args.command != "render",
-                                   size=screen_size(args, config))
+        state, path = _saved_state(args, config)
+        size = screen_size(args, config)
+        try:
+            generator = load_generator(config, separate_process=args.command != "render", size=size, path=path)
+        except model.ModelFileError as error:
+            if path is None:
+                raise
+            log.warning("state: the model it was drawing cannot be loaded (%s); a fresh start", error)
+            state, generator = None, load_generator(config, separate_process=True, size=size)
     except errors as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
+    if state is not None and state["z_dim"] != generator.z_dim:
+        log.warning("state: %s is from a model with latents of %d, this one has %d; a fresh start",
+                    config.paths.state, state["z_dim"], generator.z_dim)
+        state = None
     from exhibit.show.state import initial_seed
-    seed = initial_seed(config.show.seed)
+    seed = state["seed"] if state is not None else initial_seed(config.show.seed)
     try:
         if args.command == "render":
             return _render(args, config, generator, seed)
         if args.command == "bench":
             from exhibit import bench
             return bench.run(args, config, generator, seed)
-        return _live(config, generator, seed)
+        return _live(config, generator, seed, state)
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
 
 
-def _live(config, generator, seed):
+def _saved_state(args, config):
+    """(state to resume or None, model file to draw with or None for the configured one): the live show only."""
+    if args.command is not None:
+        return None, None
+    if args.fresh:
+        log.info("--fresh: starting afresh; the state in %s will be replaced", config.paths.state)
+        return None, None
+    from exhibit.show import resume
+    state, path = resume.load(config.paths.state, model_path(config), config.grid.rows, config.grid.cols)
+    if state is None or resume.same_file(path, model_path(config)):
+        return state, None
+    log.info("state: drawing %s again (loaded over OSC before the restart)", path)
+    return state, path
+
+
+def _show_files(config):
+    """Say where the show keeps its files, make the models folder, and point at files an older version left here."""
+    try:        # the folder a technician drops generator files into for /exhibit/model: make it easy to find
+        Path(config.paths.models).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        log.warning("models folder %s cannot be made (%s)", config.paths.models, error)
+    log.info("the show's files (state, scenes, screenshots, models) are in %s", config.paths.data)
+    for old, now in ((Path("scenes.json"), Path(config.paths.scenes)), (Path("models"), Path(config.paths.models))):
+        if old.exists() and old.resolve() != now.resolve():    # left by a version that kept its files here
+            log.warning("%s in this folder is not used: the show's files are kept in %s now; move it there (or set "
+                        "paths.%s)", old.resolve(), now, old.stem)
+
+
+def _live(config, generator, seed, state=None):
     from exhibit.live import App
     from exhibit.commands import Quit
     from exhibit.generation.process import RemoteGenerator
@@ -205,13 +252,16 @@ def _live(config, generator, seed):
     def open_model(path):
         return RemoteGenerator(path, threads=config.worker.threads)
 
+    _show_files(config)
     display = open_display(config.display)
-    app = None
+    app, code = None, 0
     try:
         app = App(config, generator, display, seed, open_model=open_model)
+        app.upkeep.keep_state(config.paths.state, model_path(config), resumed=state)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
         signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
         app.run()
+        code = app.exit_code      # RESTART_EXIT_CODE after the daily restart (exhibit/show/schedule.py)
     except KeyboardInterrupt:
         pass
     finally:
@@ -219,7 +269,7 @@ def _live(config, generator, seed):
         generator.close()
         if app is not None:       # /exhibit/model may have swapped in another generator process
             app.worker.generation.generator.close()
-    return 0
+    return code
 
 
 def _plan(args):

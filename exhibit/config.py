@@ -13,9 +13,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from exhibit.commands import MAX_BRIGHTNESS, MAX_PSI, MAX_SEED, MAX_SPEED, MODES
+from exhibit.show.schedule import DAYS, Schedule, ScheduleError, parse_day, parse_restart
+from model import bundled
 from model.config_file import ConfigFileError, read_toml
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "exhibit.toml"
+DEFAULT_FILE = bundled.path("configs", "exhibit.toml")
+APP_NAME = "permeation"          # the name of the show's data folder
 
 # Defaults that code outside the config also needs (the OSC receiver, `send`, the keyboard) live here once.
 OSC_PORT = 8000                  # TouchOSC's default outgoing port
@@ -71,6 +74,17 @@ def text(pattern=None, what="a string"):
     def check(name, v):
         if not isinstance(v, str) or pattern and not re.fullmatch(pattern, v):
             raise ConfigError(f"{name} = {v!r}: allowed values: {what}")
+        return v
+    return check
+
+
+def schedule_entry(parse):
+    """A [schedule] value, checked by exhibit/show/schedule.py; kept as written (the Schedule is built from it)."""
+    def check(name, v):
+        try:
+            parse(v)
+        except ScheduleError as error:
+            raise ConfigError(f"{name} = {v!r}: {error}") from None
         return v
     return check
 
@@ -156,6 +170,13 @@ SCHEMA = {
         "fade_in": Key(3.0, number(0.0, 60.0), "seconds of fade from black at start"),
         "fade_out": Key(1.5, number(0.0, 60.0), "seconds of fade to black on quit"),
     },
+    "schedule": {
+        **{day: Key("open", schedule_entry(parse_day),
+                    f"{day.capitalize()}'s opening hours: \"open\" (all day), \"closed\", or \"10:00-18:00\" "
+                    f"(several: \"10:00-13:00, 14:00-18:00\")") for day in DAYS},
+        "restart": Key("", schedule_entry(parse_restart),
+                       "a time like \"04:00\": the show ends once a day for its service manager to start it afresh"),
+    },
     "model": {
         "path": Key("", text(), "generator file; empty: the bundled one in assets/ that fits the tiles"),
     },
@@ -187,11 +208,29 @@ SCHEMA = {
                     "off: the keyboard cannot quit"),
     },
     "paths": {
+        "data": Key("", text(), "folder the show keeps its own files in; empty: the platform's data folder "
+                                "(Linux ~/.local/share/permeation); the paths below are relative to it"),
         "models": Key("models", text(), "folder that /exhibit/model loads generator files from"),
         "screenshots": Key("screenshots", text(), "folder screenshots are written to"),
         "scenes": Key("scenes.json", text(), "file scenes are saved to and restored from"),
+        "state": Key("state.json", text(), "file the show's state is kept in across restarts (--fresh ignores it)"),
     },
 }
+
+
+def data_folder():
+    """The platform's folder for this user's application data: ~/.local/share/permeation (Linux, or
+    $XDG_DATA_HOME/permeation), ~/Library/Application Support/permeation (macOS), %LOCALAPPDATA%\\permeation."""
+    import platformdirs
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def _resolve_paths(paths):
+    """paths.* as absolute paths: `data` (empty: the platform's data folder), the others relative to it."""
+    data = Path(paths["data"]).expanduser().resolve() if paths["data"] else data_folder()
+    paths["data"] = str(data)
+    for key in ("models", "screenshots", "scenes", "state"):
+        paths[key] = str(data / Path(paths[key]).expanduser())     # an absolute path stays as it is
 
 
 def defaults():
@@ -249,5 +288,11 @@ def load(path=None, overrides=None):
             merged[section].update(values)
     for section, values in _merge(overrides or {}, "command line").items():
         merged[section].update(values)
-    return SimpleNamespace(**{section: SimpleNamespace(**values) for section, values in merged.items()},
-                           source=str(path) if path else "built-in defaults")
+    _resolve_paths(merged["paths"])
+    loaded = SimpleNamespace(**{section: SimpleNamespace(**values) for section, values in merged.items()},
+                             source=str(path) if path else "built-in defaults")
+    try:              # each day is checked alone above; the week as a whole (never open at all) here
+        Schedule.from_config(loaded.schedule)
+    except ScheduleError as error:
+        raise ConfigError(f"{path.name if path else 'command line'}: [schedule] {error}") from None
+    return loaded

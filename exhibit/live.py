@@ -42,10 +42,12 @@ class App:
     closes the last, `app.worker.generation.generator`). display: a screen.display.Display or screen.gpu.GpuDisplay.
     seed: the show's seed. osc: listen for OSC if the config enables it. open_model(path) -> generator: how
     LoadModel opens a file (model.load_generator unless given; the live show passes the generator process).
+    wallclock: () -> local datetime for opening hours (default datetime.now; tests inject their own).
     """
 
-    def __init__(self, config, generator, display, seed, osc=True, open_model=None):
+    def __init__(self, config, generator, display, seed, osc=True, open_model=None, wallclock=None):
         from exhibit.control import keyboard, scenes
+        from exhibit.upkeep import Upkeep
 
         self.config = config
         self.open_model = open_model or model.load_generator   # how /exhibit/model loads a file
@@ -68,6 +70,8 @@ class App:
         self._shoot = False                                 # a screenshot is due after this frame is drawn
         self._started = None                                # clock time the show began (all tiles had a frame)
         self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
+        self.exit_code = 0                                  # the process's exit code once run() returns
+        self.upkeep = Upkeep(self, wallclock)               # opening hours, state file, heartbeat
 
     def snapshot(self):
         return {**self.stage.snapshot(), "fullscreen": self.display.fullscreen}
@@ -98,15 +102,17 @@ class App:
                 self.work_times.append(now - begun)
                 last = now
                 self._report(now, changed)
+                self.upkeep.tick(now)
                 if on_frame is not None and on_frame(self, now) is False:
                     break
                 if self.stage.show.finished() or seconds is not None and now >= seconds:
                     break
-                deadline = self._tick(now, deadline, period)
+                deadline = self._tick(now, deadline, self.upkeep.period(period))
         finally:
             for source in self.inputs:
                 source.stop()
             self.worker.stop()
+            self.upkeep.close()           # the state file, last written as the show ends
             self.stage.compositor.release()
 
     def _events(self):

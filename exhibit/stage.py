@@ -39,7 +39,10 @@ class Stage:
         self.messages = []                      # (text, wall time until which it shows)
         self.stats = {"fps": 0.0, "tiles_per_s": 0.0, "frames": 0}
         self._status_lines = []
+        self.schedule = ""                      # "open until 18:00", "closed until 10:00" (set by the live app)
+        self.health = {}                        # memory_mb, generator_restarts, osc_peer (exhibit/health.py)
         self.set_model(generator)
+        self.refresh_status()                   # status = true in the config: the panel has text from frame one
 
     # -- inputs -------------------------------------------------------------------------------------------
 
@@ -104,8 +107,13 @@ class Stage:
             f"{show.mode}{'  (paused)' if show.paused else ''}   speed {show.speed:g}   psi {show.psi:.2f}",
             f"model {self.model_name}   seed {show.seed}",
             f"up {minutes // 60}:{minutes % 60:02d}:{seconds:02d}   frame {s['frames']}",
-        ]
+        ] + ([self.schedule] if self.schedule and self.schedule != "always open" else [])
+        if self.health:
+            h = self.health
+            self._status_lines.append(f"memory {h['memory_mb']:.0f} MB   generator restarts {h['generator_restarts']}"
+                                      + (f"   OSC from {h['osc_peer']}" if h["osc_peer"] else ""))
 
     def snapshot(self):
         return {**self.show.snapshot(), "model": self.model_name, "fps": round(self.stats["fps"], 2),
-                "tiles_per_s": round(self.stats["tiles_per_s"], 1), "frames": self.stats["frames"]}
+                "tiles_per_s": round(self.stats["tiles_per_s"], 1), "frames": self.stats["frames"],
+                "schedule": self.schedule, **self.health}

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from model import bundled
 from model.atomic import replacing
 
 FORMAT = "medium-permeation-generator"
 FORMAT_VERSION = 1
 DEFAULT_RESOLUTION = 64         # pixels: the bundled model's, and an untrained generator's when none is given
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 
 class ModelFileError(Exception):
@@ -149,16 +149,17 @@ def new_generator(resolution=DEFAULT_RESOLUTION, seed=0, **architecture):
 
 def default_generator_path(resolution=DEFAULT_RESOLUTION):
     """The generator bundled in assets/, shown when no --model is given."""
-    return ASSETS / f"default-{resolution}.keras"
+    return bundled.path("assets", f"default-{resolution}.keras")
 
 
-def bundled_generators(folder=ASSETS):
-    """{resolution in pixels: path} of the generators bundled as `default-<resolution>.keras` in `folder`.
+def bundled_generators(folder=None):
+    """{resolution in pixels: path} of the generators bundled as `default-<resolution>.keras` (in assets/, or
+    `folder`).
 
     Read from the file names alone, so a process that never imports TensorFlow (the show's) can choose among them.
     """
     found = {}
-    for path in Path(folder).glob("default-*.keras"):
+    for path in Path(folder or bundled.path("assets")).glob("default-*.keras"):
         resolution = path.stem.removeprefix("default-")
         if resolution.isdigit() and path.is_file():
             found[int(resolution)] = path

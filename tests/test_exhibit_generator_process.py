@@ -42,9 +42,11 @@ def test_a_saved_model_file_draws_the_same_in_the_generator_process(tmp_path):
 def test_a_killed_generator_process_is_restarted_and_drawing_goes_on(remote):
     z = model.seeded_latents(1, 2, remote.z_dim)
     before = remote.generate(z)
+    assert remote.restarts == 0
     remote._process.kill()
     remote._process.join()
     assert np.array_equal(remote.generate(z), before)
+    assert remote.restarts == 1                    # counted for the heartbeat and /exhibit/status
 
 
 def test_a_broken_model_file_is_the_same_clear_error_as_in_process(tmp_path):

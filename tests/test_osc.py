@@ -232,7 +232,8 @@ def test_ping_and_status(live, peer):
     peer.send(port, f"{P}/status")
     status = peer.expect(f"{P}/status")
     fields = dict(zip(status[::2], status[1::2]))
-    assert set(fields) == {"fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames"}
+    assert set(fields) == {"fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames",
+                           "schedule", "memory_mb", "generator_restarts", "osc_peer"}
     assert fields["mode"] == "drift" and fields["model"] == "test.keras" and fields["frames"] > 0, fields
 
 

@@ -4,11 +4,11 @@ The default file is also the schema: a key it does not have is a typo, and a val
 Errors name the key and what is allowed, so a typo costs seconds, not a wasted night of training.
 """
 import math
-from pathlib import Path
 
+from model import bundled
 from model.config_file import ConfigFileError, read_toml
 
-DEFAULT_FILE = Path(__file__).resolve().parent.parent / "configs" / "train" / "default.toml"
+DEFAULT_FILE = bundled.path("configs", "train", "default.toml")
 
 CHOICES = {
     ("model", "resolution"): (32, 64, 128, 256),

@@ -60,6 +60,7 @@ class RemoteGenerator:
 
     def __init__(self, path=None, resolution=model.DEFAULT_RESOLUTION, threads=0):
         self.path, self._resolution, self._threads = path, resolution, threads
+        self.restarts = 0                   # times the process died and was started again (for the heartbeat)
         self._lock = threading.RLock()
         self._start()
 
@@ -91,6 +92,7 @@ class RemoteGenerator:
         """z: float32 [N, z_dim] -> uint8 [N, R, R, 3], drawn in the child. RuntimeError if drawing failed there."""
         with self._lock:
             if not self._process.is_alive():      # killed or crashed: weeks-long shows restart it, and go on
+                self.restarts += 1
                 self._start()
             self._connection.send((z, float(psi), noise))
             kind, payload = self._receive()

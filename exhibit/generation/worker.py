@@ -159,6 +159,10 @@ class Worker:
                 old.close()     # only this thread draws with it, so it is ended here
                 self.schedule.forget()
             show = self.show
+            if show.dark() and not np.isinf(self.schedule.target).any():
+                self._wake.wait(0.5)   # closed: every tile has a frame for the opening; the generator process idles
+                self._wake.clear()
+                continue
             # Reads of floats another thread writes: each is atomic in Python; a slightly stale value is harmless.
             request = self.schedule.next_batch(show.time, max(show.speed_now, 0.0 if show.paused else show.speed))
             if request is None:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pygame
 
-NAMES_FILE = Path(__file__).resolve().parents[2] / "assets" / "countries.txt"
+from model import bundled
+
+NAMES_FILE = bundled.path("assets", "countries.txt")
 TEXT = (235, 235, 230)
 PANEL = (0, 0, 0, 170)
 

@@ -231,6 +231,15 @@ class Choreography:
         if len(self._stack) > MAX_TRANSITIONS:
             del self._stack[1:len(self._stack) - MAX_TRANSITIONS]
 
+    def resume(self, t, mode, seed, overrides, source, wave_start):
+        """Continue a saved show at show time t: its walk without transitions (a restart does not blend in).
+        Hold freezes the tiles where that walk is at t (what was held before the restart is not stored)."""
+        spec = Spec(mode, seed, dict(overrides), tuple(source), wave_start)
+        if mode == "hold":
+            spec = replace(spec, frozen=self._path(replace(spec, mode="drift"), t, np.arange(self.n)))
+        with self._lock:
+            self._stack = [(-math.inf, spec, None)]
+
     def reset_latent_size(self, z_dim, t):
         """A new model with another latent size: same seed and mode, paths redrawn in the new space."""
         with self._lock:

@@ -58,6 +58,8 @@ class Show:
         self.captions = show.captions
         self.status = show.status
         self.help = False
+        self.closed = False          # outside opening hours (exhibit/show/schedule.py): dark, time stands still
+        self.closed_now = 0.0        # 0 open .. 1 fully closed: the fade between them
         self.quit_at = None          # wall time the fade out began
         self.reseeds = 0             # how many seeds were drawn, so a seedless Reseed is still deterministic
 
@@ -71,6 +73,12 @@ class Show:
         """Advance to wall time `wall` (seconds since start)."""
         dt = max(0.0, wall - self.wall)
         self.wall = wall
+        # Closing fades out over fade_out and opening fades in over fade_in, linearly, like the start and the end.
+        fade = self.fade_out if self.closed else self.fade_in
+        step = dt / fade if fade > 0 else 1.0
+        self.closed_now = min(1.0, self.closed_now + step) if self.closed else max(0.0, self.closed_now - step)
+        if self.dark():
+            return                   # closed: the picture is black, the tiles wait where they are for the opening
         # Show time is the integral of the speed, which ramps linearly to its target: solved exactly over dt.
         target, start = self.target_speed, self.speed_now
         reach = abs(target - start) / self._ramp            # seconds until the speed arrives
@@ -102,12 +110,23 @@ class Show:
         fade = 1.0 if self.fade_in <= 0 else min(1.0, self.wall / self.fade_in)
         if self.quit_at is not None:
             fade *= 0.0 if self.fade_out <= 0 else max(0.0, 1.0 - (self.wall - self.quit_at) / self.fade_out)
-        level = self.brightness_now * (1.0 - self.blackout_now) * fade
+        level = self.brightness_now * (1.0 - self.blackout_now) * (1.0 - self.closed_now) * fade
         return 0.0 if level < 1 / 512 else level
 
     def finished(self):
         """True once the fade out after Quit is complete."""
         return self.quit_at is not None and self.wall - self.quit_at >= self.fade_out
+
+    def dark(self):
+        """True while closed by the schedule and faded fully to black: nothing to draw, nothing to generate."""
+        return self.closed and self.closed_now >= 1.0
+
+    def set_open(self, is_open, at_once=False):
+        """Opening hours began (True) or ended (False): fade in or out (at_once: no fade, e.g. a start at night).
+        The show's own settings are untouched."""
+        self.closed = not is_open
+        if at_once:
+            self.closed_now = 0.0 if is_open else 1.0
 
     def quit(self):
         if self.quit_at is None:
@@ -199,6 +218,18 @@ class Show:
         """A new seed that depends only on the starting seed and how many came before: renders stay reproducible."""
         self.reseeds += 1
         return derive(self.seed, self.reseeds, 0x5EED) % (c.MAX_SEED + 1)
+
+    def resume(self, saved):
+        """Continue where a saved show was (a dict from exhibit/show/resume.py, already checked): the same walk at
+        the same show time, with its speed, psi, brightness and captions, reached at once, not glided to."""
+        self.seed, self.reseeds, self.time = saved["seed"], saved["reseeds"], float(saved["time"])
+        self.choreography.resume(self.time, saved["mode"], saved["seed"],
+                                 {int(tile): seed for tile, seed in saved["tiles"].items()},
+                                 saved["wave"], float(saved["wave_start"]))
+        self.speed = self.speed_now = float(saved["speed"])
+        self.psi = self.psi_now = float(saved["psi"])
+        self.brightness = self.brightness_now = float(saved["brightness"])
+        self.captions = bool(saved["captions"])
 
     def snapshot(self):
         """The state as plain values, for feedback to controllers, scenes and the status overlay."""

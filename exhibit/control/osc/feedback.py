@@ -24,7 +24,9 @@ def state_messages(snapshot):
     return out
 
 
-STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames")
+STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames", "schedule",
+               "memory_mb", "generator_restarts", "osc_peer")
+INT_KEYS = ("frames", "generator_restarts")        # sent as ints
 
 
 def status_args(snapshot):
@@ -34,7 +36,7 @@ def status_args(snapshot):
         value = snapshot.get(key)
         if isinstance(value, bool) or key == "paused":
             value = int(bool(value))
-        elif key == "frames":
+        elif key in INT_KEYS:
             value = int(value or 0)
         elif isinstance(value, (int, float)) and not isinstance(value, str):
             value = float(value) if math.isfinite(float(value)) else 0.0

@@ -44,6 +44,7 @@ class OscServer:
         self.feedback_port = feedback_port
         self.targets = [_parse_target(t) for t in feedback_targets]
         self.counts = dict.fromkeys(COUNTS, 0)              # the receiver's, as of its last batch
+        self.last_peer = ""                                 # host that last sent a message (for status and health)
         self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
         self._sent = {}                    # address -> args last sent, so feedback carries only changes
         self._greeted = {}                 # (host, feedback port) or sender -> when it was last greeted
@@ -154,6 +155,7 @@ class OscServer:
                 log.warning("%s", text)
             for sender in map(tuple, message["peers"]):
                 self._greet(sender, wait=sender in senders)
+                self.last_peer = sender[0]
             for sender in map(tuple, message["queries"]):
                 datagram = encode(f"{PREFIX}/status", *status_args(self.snapshot()))
                 for target in reply_targets(sender, self.feedback_port):
