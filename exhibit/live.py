@@ -55,6 +55,7 @@ class App:
         self.queue = c.CommandQueue()
         self.on_change = []
         self.on_result = []
+        self._outcomes = []          # (command, error, done) for on_result, sent after this frame's feedback
         self.frames = 0
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
@@ -165,6 +166,13 @@ class App:
             self._status_mark = (now, self.worker.generated)
         if changed:
             self._notify_change()
+        outcomes, self._outcomes = self._outcomes, []
+        for command, error, done in outcomes:    # after the new state: a controller hears the change, then why
+            for listener in list(self.on_result):
+                try:
+                    listener(command, error, done)
+                except Exception:
+                    log.exception("on_result listener failed")
 
     def _measure(self, now, mark):
         stats = self.stage.stats
@@ -174,11 +182,8 @@ class App:
         self.stage.refresh_status()
 
     def _result(self, command, error=None, done=None):
-        for listener in list(self.on_result):
-            try:
-                listener(command, error, done)
-            except Exception:
-                log.exception("on_result listener failed")
+        """Tell on_result listeners how `command` ended, at the end of this frame's update and report."""
+        self._outcomes.append((command, error, done))
 
     def _notify_change(self):
         self.stage.stats["frames"] = self.frames
