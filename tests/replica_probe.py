@@ -26,11 +26,12 @@ def main():
     iterator = iter(strategy.experimental_distribute_dataset(images))
     models = Models(config, strategy)
     step = make_step(models, strategy, config, 8)
-    losses = []
+    losses, broken = [], []
     before = models.generator.trainable_variables[0].numpy().copy()
     for i in range(4):
         metrics = step(iterator, tf.constant(0.5), tf.constant(0.9), i % 2 == 0)
-        losses.append({k: float(v) for k, v in metrics.items()})
+        losses.append({k: float(v) for k, v in metrics.items() if k != "broken_replicas"})
+        broken.append({k: int(v) for k, v in metrics["broken_replicas"].items()})
     differences = {}
     for group, variables in models.groups().items():
         worst = 0.0
@@ -39,8 +40,14 @@ def main():
             worst = max(worst, max(float(np.abs(c - copies[0]).max()) for c in copies))
         differences[group] = worst
     moved = float(np.abs(models.generator.trainable_variables[0].numpy() - before).max())
+    # A NaN in the second replica's copy of one generator weight: the step must say which replica, not just "NaN".
+    kernel = models.generator.trainable_variables[0]
+    second = strategy.experimental_local_results(kernel.value)[1]
+    second.assign(np.full(second.shape, np.nan, np.float32))
+    poisoned = step(iterator, tf.constant(0.5), tf.constant(0.9), False)["broken_replicas"]
     print(json.dumps({"replicas": strategy.num_replicas_in_sync, "losses": losses, "differences": differences,
-                      "moved": moved, "finite": all(math.isfinite(v) for d in losses for v in d.values())}))
+                      "moved": moved, "finite": all(math.isfinite(v) for d in losses for v in d.values()),
+                      "broken_replicas": broken, "poisoned": {k: int(v) for k, v in poisoned.items()}}))
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def small_config(tmp_path_factory):
     return path
 
 
-def wait_for(predicate, process, timeout=240):
+def wait_for(predicate, process, timeout=900):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -60,6 +60,10 @@ def test_two_replicas_train_with_finite_losses_and_stay_identical():
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
     assert report["finite"], report["losses"]
+    assert all(count == 0 for step in report["broken_replicas"] for count in step.values()), report
+    assert set(report["broken_replicas"][0]) == {"D loss", "G loss", "R1 penalty", "weights"}
+    # One replica's copy poisoned: its D loss (on generated images) goes NaN, the other replica's does not.
+    assert report["poisoned"]["D loss"] == 1, report["poisoned"]
     assert report["moved"] > 0, "the generator's weights changed"
     for group, difference in report["differences"].items():
         assert difference == 0.0, f"{group} differs between replicas by {difference}"
@@ -77,7 +81,8 @@ def test_a_run_is_stopped_by_sigterm_killed_and_resumed_to_the_end(image_folder,
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 130, output[-3000:]
-    assert "checkpoint saved. Run the same command to resume." in output
+    assert "stopping after this step, saving a checkpoint…" in output
+    assert output.index("stopping after this step") < output.index("checkpoint saved. Run the same command to resume.")
     assert "skipped" in output and "empty.png" in output, "broken files are listed at the start"
     stopped_at = json.loads((out / "summary.json").read_text())["step"]
     assert 4 <= stopped_at < 24
@@ -100,10 +105,20 @@ def test_a_run_is_stopped_by_sigterm_killed_and_resumed_to_the_end(image_folder,
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     resumed_from = int(re.search(r"resuming from step-\d+\.npz at step (\d+)", resumed.stdout).group(1))
     assert resumed_from >= next_checkpoint
+    # Speed and ETA only once the step is traced with and without R1 and a whole R1 cycle is timed.
+    progress = [line for line in resumed.stdout.splitlines() if re.match(r"step \d+/24  ", line)]
+    assert "training step ready" in progress[0]
+    for line in progress:   # two traced steps, then one R1 cycle of 4 steps timed
+        if "img/s" in line or "ETA" in line:
+            assert int(line.split()[1].split("/")[0]) >= resumed_from + 2 + 4, progress
+    if resumed_from <= 24 - 2 - 4:
+        assert re.search(r"\d+ img/s .* ETA \d+m\d\ds$", progress[-1]), progress
+    assert resumed.stdout.strip().splitlines()[-1] == f"next: python -m exhibit --model {out / 'generator.keras'}"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["step"] == 24 and summary["finished"] and summary["replicas"] == 2
     assert summary["images_seen"] == 24 * 8
-    for name in ("generator.keras", "contact-sheet.png", "interpolation.png", "samples/step-00000024.png"):
+    for name in ("generator.keras", "contact-sheet.png", "interpolation.png", "samples/step-00000024.png",
+                 "progress.png"):
         assert (out / name).exists(), name
     assert list((out / "logs").glob("events.out.tfevents.*")), "TensorBoard logs"
     assert len(list((out / "checkpoints").glob("step-*.npz"))) <= 3, "old checkpoints are pruned"
@@ -223,6 +238,51 @@ def test_a_generator_with_nan_weights_is_refused_everywhere(two_step_run, image_
     exported = run([sys.executable, "-m", "train", "export", str(out), "--out", str(tmp_path / "x.keras")])
     assert exported.returncode == 2 and "NaN or infinite" in exported.stderr, exported.stderr[-2000:]
     assert not (tmp_path / "x.keras").exists()
+
+
+def test_ctrl_c_answers_at_once_and_a_third_quits_without_saving(two_step_run, image_folder, small_config,
+                                                                     tmp_path):
+    out = copy_run(two_step_run, tmp_path)
+    process = subprocess.Popen(train_command(image_folder, out, "--config", str(small_config), "--steps", "1000",
+                                             "--sample-every", "2"),
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: (out / "samples" / "step-00000006.png").exists(), process)
+    for _ in range(3):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output[-3000:]
+    first = output.index("stopping after this step, saving a checkpoint…")
+    second = output.index("quitting now would lose the training since step 2. Press Ctrl-C once more")
+    third = output.index("quit without saving: the next start resumes from step 2.")
+    assert first < second < third
+    assert "checkpoint saved" not in output
+    # The checkpoint the first Ctrl-C started may be cut off mid-write: only its temporary file remains.
+    assert [p.name for p in (out / "checkpoints").iterdir() if not p.name.startswith(".")] == ["step-00000002.npz"]
+
+
+def test_sample_sheets_carry_their_step_and_progress_png_shows_them_all(tmp_path):
+    from PIL import Image
+
+    from train import sheets
+
+    rng = np.random.default_rng(0)
+    for step in (500, 1000, 1500):
+        tiles = rng.integers(0, 256, (64, 16, 16, 3), dtype=np.uint8)
+        tiles[:8] = step // 500 * 60   # the first row: one grey per sheet, to find it again in the strip
+        sheet = sheets.labelled(sheets.grid(tiles, columns=8), f"step {step:,}")
+        sheets.save_png(sheet, tmp_path / f"step-{step:08d}.png")
+    caption = np.asarray(Image.open(tmp_path / "step-00001000.png"))[:sheets.LABEL_HEIGHT]
+    assert (caption > 200).any(), "the step number is drawn in light pixels on the dark bar"
+    other = np.asarray(Image.open(tmp_path / "step-00001500.png"))[:sheets.LABEL_HEIGHT]
+    assert not np.array_equal(caption, other), "each sheet's caption differs"
+
+    strip = sheets.progress_strip(tmp_path.glob("step-*.png"), resolution=16)
+    assert strip.shape[0] == 3 * (16 + 2) + 2
+    for row, grey in enumerate((60, 120, 180)):   # oldest on top, each row the first row of its sheet
+        y = 2 + row * 18 + 8
+        assert (strip[y, -10] == grey).all() and (strip[y, 80] == grey).all()
+    assert (strip[:, :70] > 200).any(), "steps are written left of the rows"
 
 
 def test_settings_mistakes_are_one_clear_line(image_folder, tmp_path):

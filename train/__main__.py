@@ -60,6 +60,9 @@ def train_main(argv):
     except TrainingDiverged as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:   # before the first step there is nothing to save
+        print("stopped before training began; nothing was written", file=sys.stderr)
+        return 130
 
 
 def _set_precision(mixed):

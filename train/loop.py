@@ -7,6 +7,9 @@ several GPUs (MirroredStrategy) and on several machines (MultiWorkerMirroredStra
 import json
 import os
 import signal
+import socket
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -132,17 +135,52 @@ def make_step(models, strategy, config, global_batch):
 
 
 class StopRequest:
-    """Ctrl-C and SIGTERM ask the loop to stop after the current step, so it can checkpoint first."""
+    """Ctrl-C and SIGTERM ask the loop to stop after the current step, so it can checkpoint first.
 
-    def __init__(self):
+    Python runs a signal handler only when the main thread is back between bytecodes, and the main thread sits inside
+    a TensorFlow step for seconds at a time; so the C-level handler writes the signal number to a socket
+    (signal.set_wakeup_fd) and a thread answers at once. First signal: stop after this step and save a checkpoint.
+    Second: say that quitting now loses the steps since the last checkpoint, and how. Third: quit at once, exit
+    status 130, without saving (the next start removes any half-written temporary file).
+    """
+
+    def __init__(self, log=print):
         self.signal = None
+        self.step = self.last_saved = None   # kept up to date by the loop, for the messages
+        self._log = log
+        self._count = 0
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle)
+            signal.signal(sig, lambda signum, frame: None)   # the thread answers; nothing to do here
+        threading.Thread(target=self._listen, name="stop-request", daemon=True).start()
 
-    def _handle(self, signum, frame):
-        if self.signal is not None:  # a second Ctrl-C means "now"
-            raise KeyboardInterrupt
-        self.signal = signum
+    def _listen(self):
+        while True:
+            try:
+                received = self._reader.recv(16)
+            except OSError:
+                return
+            if not received:
+                return
+            for signum in received:
+                self._answer(signum)
+
+    def _answer(self, signum):
+        self._count += 1
+        since = f"step {self.last_saved}" if self.last_saved else "the start"
+        if self._count == 1:
+            self.signal = signum
+            self._log("stopping after this step, saving a checkpoint…")
+        elif self._count == 2:
+            self._log(f"still finishing step {(self.step or 0) + 1} to save it; quitting now would lose the training "
+                      f"since {since}. Press Ctrl-C once more to quit without saving.")
+        else:
+            self._log(f"quit without saving: the next start resumes from {since}.")
+            sys.stdout.flush()
+            os._exit(130)
+        sys.stdout.flush()
 
 
 def format_duration(seconds):
@@ -205,7 +243,7 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
     drawer = model.LoadedGenerator(models.ema)
     sample_z = model.seeded_latents(SAMPLE_SEED, 64, m["z_dim"])
     writer = tf.summary.create_file_writer(str(run_dir / "logs")) if chief else tf.summary.create_noop_writer()
-    stop = StopRequest()
+    stop = StopRequest(log)
 
     def metadata(step):
         return {"steps": step, "images_seen": state["images_seen"], "dataset": state["dataset"],
@@ -224,16 +262,21 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
         model.save_generator(models.ema, run_dir / "generator.keras", metadata(step))
 
     step, p = start_step, float(state["augment_p"])
-    last_report, last_report_images = time.monotonic(), state["images_seen"]
+    last_report = time.monotonic()
+    # The step is traced twice (with and without R1): speed is measured from the end of the last of those steps,
+    # over at least one R1 cycle, so the first figures are not dominated by tracing.
+    variants_left = {True, False} if t["r1_every"] > 1 else {True}
+    speed_from = None   # (time, images seen) where the speed measurement starts
     session_start = time.monotonic()
     wall_at_start = state["wall_seconds"]
     metrics = {}
     while step < t["steps"] and stop.signal is None:
+        stop.step, stop.last_saved = step, last_saved
         # The average's half-life ramps up with training, so early samples are not a blur of random weights.
         ema_images = min(t["ema_images"], max(state["images_seen"] * 0.1, global_batch))
         ema_beta = 0.5 ** (global_batch / ema_images)
-        metrics = step_fn(iterator, tf.constant(p, tf.float32), tf.constant(ema_beta, tf.float32),
-                          step % t["r1_every"] == 0)
+        with_r1 = step % t["r1_every"] == 0
+        metrics = step_fn(iterator, tf.constant(p, tf.float32), tf.constant(ema_beta, tf.float32), with_r1)
         step += 1
         _check_finite(metrics, step, replicas, last_saved, run_dir, t)
         metrics = {k: v for k, v in metrics.items() if k in LOSS_KEYS or k == "real_sign"}
@@ -244,25 +287,35 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
         state["wall_seconds"] = wall_at_start + time.monotonic() - session_start
 
         now = time.monotonic()
+        if variants_left:
+            variants_left.discard(with_r1)
+            if not variants_left:
+                speed_from = (now, state["images_seen"])
         if step == start_step + 1:
-            # The first step includes building the traced step: a rate measured over it would be meaningless.
             log(f"step {step}/{t['steps']}  training step ready after {now - last_report:.0f} s")
-            last_report, last_report_images = now, state["images_seen"]
-        elif now - last_report >= o["log_every_seconds"] or step == t["steps"]:
-            rate = (state["images_seen"] - last_report_images) / max(now - last_report, 1e-9)
+            last_report = now
+        elif (speed_from and now - last_report >= o["log_every_seconds"]) or step == t["steps"]:
+            values = {k: float(v) for k, v in metrics.items() if k in LOSS_KEYS}
+            measured = state["images_seen"] - speed_from[1] if speed_from else 0
+            rate = measured / max(now - speed_from[0], 1e-9) if speed_from else 0.0
+            speed_known = measured >= t["r1_every"] * global_batch
             eta = (t["steps"] - step) * global_batch / max(rate, 1e-9)
-            values = {k: float(v) for k, v in metrics.items()}
-            log(f"step {step}/{t['steps']}  {rate:.0f} img/s  D {values['d_loss']:.3f}  G {values['g_loss']:.3f}"
-                f"  R1 {values['r1']:.3f}  aug {p:.2f}  ETA {format_duration(eta)}")
+            log(f"step {step}/{t['steps']}" + (f"  {rate:.0f} img/s" if speed_known else "")
+                + f"  D {values['d_loss']:.3f}  G {values['g_loss']:.3f}  R1 {values['r1']:.3f}  aug {p:.2f}"
+                + (f"  ETA {format_duration(eta)}" if speed_known else ""))
             with writer.as_default(step=step):
                 for k, v in values.items():
                     tf.summary.scalar(f"loss/{k}", v)
                 tf.summary.scalar("augment/p", p)
-                tf.summary.scalar("speed/images_per_second", rate)
-            last_report, last_report_images = now, state["images_seen"]
+                if speed_known:
+                    tf.summary.scalar("speed/images_per_second", rate)
+            last_report = now
         if chief and (step % o["sample_every"] == 0 or step == t["steps"]):
             sheet = sheets.grid(drawer.generate(sample_z, noise=np.arange(len(sample_z))), columns=8)
+            sheet = sheets.labelled(sheet, f"step {step:,}")
             sheets.save_png(sheet, run_dir / "samples" / f"step-{step:08d}.png")
+            sheets.save_png(sheets.progress_strip((run_dir / "samples").glob("step-*.png"), m["resolution"]),
+                            run_dir / "progress.png")
             with writer.as_default(step=step):
                 tf.summary.image("samples", sheet[None], max_outputs=1)
         if step % o["checkpoint_every"] == 0:
@@ -284,6 +337,7 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
         return 130
     log(f"done: {run_dir / 'generator.keras'} (step {step}, {state['images_seen']} images seen, "
         f"{format_duration(state['wall_seconds'])})")
+    log(f"next: python -m exhibit --model {run_dir / 'generator.keras'}")
     return 0
 
 
@@ -346,7 +400,7 @@ def _write_settings(run_dir, config):
 def _remove_leftovers(run_dir, log):
     """Delete the temporary files a killed run left half-written; files of a writer still running are kept."""
     found = []
-    for folder in (run_dir, checkpoint.checkpoint_dir(run_dir)):
+    for folder in (run_dir, checkpoint.checkpoint_dir(run_dir), run_dir / "samples"):
         if not folder.is_dir():
             continue
         for path in folder.iterdir():
