@@ -208,7 +208,10 @@ def main(argv=None):
             return _render(args, config, generator, seed)
         if args.command == "bench":
             from exhibit import bench
-            return bench.run(args, config, generator, seed)
+            try:
+                return bench.run(args, config, generator, seed)
+            finally:        # the generator process ignores SIGTERM: without this, exit would wait on it forever
+                generator.close()
         return _live(config, generator, seed, state)
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
