@@ -1,6 +1,7 @@
-"""python -m exhibit bench [--size WxH] [--seconds S] [--osc]: the real live loop, measured.
+"""python -m exhibit bench [--size WxH] [--seconds S] [--osc] [--display]: the real live loop, measured.
 
-Runs the App on the dummy video driver with generation running, waits until the show is up and generation
+Runs the App on the dummy video driver (with --display: in a real window on the screen DISPLAY names, through
+SDL's x11 driver, so the cost of handing every frame to the window system is counted) with generation running, waits until the show is up and generation
 has warmed up, then measures for S seconds: frame intervals (what a visitor sees), freshly generated tiles
 per second, and CPU use. The last line is for machines: `fps_median=… frame_p99_ms=… tiles_per_s=…`.
 """
@@ -36,7 +37,7 @@ def run(args, config, generator, seed):
             return False
         return True
 
-    size = display.size
+    size, driver = display.size, display.driver
     try:
         app.run(on_frame=on_frame)
     finally:
@@ -53,6 +54,7 @@ def run(args, config, generator, seed):
     w, h = size
     print(f"bench: {w}x{h}, {config.grid.rows}x{config.grid.cols} tiles of {app.stage.compositor.layout.tile} px, "
           f"model {app.stage.model_name} ({generator.resolution} px), {display.kind} renderer, "
+          f"{driver} video driver, "
           f"cap {config.display.fps} fps, "
           f"{elapsed:.1f} s measured, {len(frame_ms)} frames")
     print(f"frame time: median {np.median(frame_ms):.2f} ms, p90 {np.percentile(frame_ms, 90):.2f} ms, "

@@ -98,6 +98,8 @@ class App:
     def _input(self):
         """Keys become Commands; all queued Commands are applied. Returns True if the show changed."""
         for event in pygame.event.get():
+            if event.type == pygame.WINDOWSIZECHANGED:
+                self._resized()
             for command in self.keyboard.commands_for(event):
                 self.queue.put(command)
         changed = False
@@ -108,13 +110,21 @@ class App:
         self._finish_model_load()
         return changed
 
+    def _resized(self):
+        """A window manager (or a new screen) gave the window another size: lay the grid out for what is there."""
+        surface = self.display.resized()
+        if surface is not None:
+            log.info("the window is now %dx%d; laying the grid out for it", *surface.get_size())
+            self.stage.resize(surface.get_size(), surface)
+
     def _update(self, now):
         """Take the newly generated frames and advance the show. False: quit before the show even began."""
         stage = self.stage
         stage.add(self.worker.take(), retime=True)
         if self._started is None and stage.ready():
             self._started = now              # the show's clock starts when every tile has a first frame
-            log.info("showing %d tiles on a %dx%d screen", len(stage.compositor.frames.tracks), *self.display.size)
+            log.info("showing %d tiles on a %dx%d screen (%s renderer)", len(stage.compositor.frames.tracks),
+                     *self.display.size, self.display.kind)
         if self._started is not None:
             stage.show.update(now - self._started)
         return self._started is not None or stage.show.quit_at is None

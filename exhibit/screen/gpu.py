@@ -13,10 +13,9 @@ import pygame
 from pygame._sdl2 import video
 
 from exhibit.screen.compositor import Compositor, TileImage
-from exhibit.screen.display import DisplayError, init_video
+from exhibit.screen.display import DisplayError, init_video, open_window, place
 
 BLEND, ADD = 1, 2                 # SDL_BLENDMODE_BLEND, SDL_BLENDMODE_ADD
-CENTRED_ON = 0x2FFF0000           # SDL_WINDOWPOS_CENTERED_DISPLAY(n) = this | n
 
 
 class Canvas:
@@ -68,9 +67,7 @@ class GpuDisplay:
         self.settings = settings
         init_video(settings)
         self.fullscreen = settings.fullscreen and not windowed
-        where = (CENTRED_ON | settings.display,) * 2
-        self.window = video.Window("Medium · Permeation", size=tuple(settings.window_size), position=where,
-                                   fullscreen_desktop=self.fullscreen)
+        self.window = open_window(settings, self.fullscreen)
         try:
             self.renderer = video.Renderer(self.window, accelerated=1 if require_hardware else -1,
                                            vsync=settings.vsync)
@@ -79,20 +76,26 @@ class GpuDisplay:
             raise
         self.vsync = settings.vsync
         self.surface = Canvas(self.renderer, self.window.size)
-        pygame.mouse.set_visible(False)
+
+    @property
+    def driver(self):
+        return pygame.display.get_driver()
 
     @property
     def size(self):
-        return self.window.size
+        return self.surface.size
+
+    def resized(self):
+        """The window's size changed (a window manager, a new screen): the new canvas, or None if unchanged."""
+        if tuple(self.window.size) == self.surface.size:
+            return None
+        self.surface = Canvas(self.renderer, tuple(self.window.size))
+        return self.surface
 
     def toggle_fullscreen(self):
         self.fullscreen = not self.fullscreen
-        if self.fullscreen:
-            self.window.set_fullscreen(desktop=True)
-        else:
-            self.window.set_windowed()
-            self.window.size = tuple(self.settings.window_size)
-        self.surface = Canvas(self.renderer, self.window.size)
+        place(self.window, self.settings, self.fullscreen)
+        self.surface = Canvas(self.renderer, tuple(self.window.size))
         return self.surface
 
     def present(self):

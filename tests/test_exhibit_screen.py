@@ -1,0 +1,105 @@
+"""The show on a real X server (Xvfb), as a kiosk starts it: `python -m exhibit` with and without a window manager.
+
+Geometry is read back with xwininfo, pixels with ImageMagick's import, keys are typed with xdotool. Each test
+starts its own Xvfb on :90..:99 and is skipped, saying why, where those programs are not installed.
+"""
+import os
+import time
+
+import numpy as np
+import pytest
+
+from tests.xserver import Show, XServer, children_of
+
+BACKGROUND = (0x33, 0x66, 0xcc)          # gutters and margins: tells the show's pixels from the bare root window
+SCREEN = (1920, 1080)
+WINDOW = (1280, 720)
+
+
+@pytest.fixture
+def xserver(request):
+    server = XServer(SCREEN, window_manager=getattr(request, "param", None))
+    yield server
+    server.stop()
+
+
+def start(xserver, tmp_path, renderer, *args):
+    return Show(xserver, "--seed", "1", "--set", f"display.renderer={renderer}",
+                "--set", "grid.background=#%02x%02x%02x" % BACKGROUND, "--set", "show.fade_in=0",
+                "--set", "show.fade_out=0.3", *args, cwd=tmp_path)
+
+
+def corners_are_background(xserver, seconds=20):
+    """The four corner pixels of the screen show the grid's background: the window covers the whole screen."""
+    deadline, corners = time.monotonic() + seconds, None
+    while time.monotonic() < deadline:
+        shot = xserver.screenshot()
+        corners = [tuple(int(v) for v in shot[y, x]) for y in (0, -1) for x in (0, -1)]
+        if all(corner == BACKGROUND for corner in corners):
+            return True, shot
+        time.sleep(0.3)
+    return False, corners
+
+
+@pytest.mark.parametrize("xserver", [None, pytest.param("openbox", marks=pytest.mark.slow)],
+                         ids=["bare-x", "openbox"], indirect=True)
+@pytest.mark.parametrize("renderer", ["gpu", "cpu"])
+def test_fullscreen_covers_the_screen_takes_the_keys_and_survives_toggles(xserver, tmp_path, renderer):
+    show = start(xserver, tmp_path, renderer)
+    try:
+        assert show.wait_for("showing 196 tiles"), show.log[-3000:]
+        assert f"on a {SCREEN[0]}x{SCREEN[1]} screen ({renderer} renderer)" in show.log
+        assert xserver.wait_geometry((0, 0, *SCREEN)) == (0, 0, *SCREEN)
+        covered, shot = corners_are_background(xserver)
+        assert covered, f"corners {shot}"
+        assert np.any(shot[SCREEN[1] // 2 - 40:SCREEN[1] // 2 + 40, SCREEN[0] // 2 - 40:SCREEN[0] // 2 + 40]
+                      != BACKGROUND), "the grid should be drawn in the middle of the screen"
+        for toggle in range(2):                 # F, F, F, F: window, fullscreen, window, fullscreen
+            xserver.key("f")                    # no click first: the show must have the focus by itself
+            x, y, w, h = xserver.wait_geometry(None, seconds=3) or (0, 0, 0, 0)
+            deadline = time.monotonic() + 30
+            while (w, h) != WINDOW and time.monotonic() < deadline:
+                time.sleep(0.2)
+                x, y, w, h = xserver.geometry()
+            assert (w, h) == WINDOW, f"toggle {toggle}: F should give a {WINDOW} window, got {w}x{h}+{x}+{y}"
+            xserver.key("f")
+            assert xserver.wait_geometry((0, 0, *SCREEN)) == (0, 0, *SCREEN), f"toggle {toggle}: back to fullscreen"
+            covered, corners = corners_are_background(xserver)
+            assert covered, f"toggle {toggle}: corners {corners}"
+        xserver.key("Escape")
+        assert show.wait(60) == 0, show.log[-3000:]
+    finally:
+        show.stop()
+    assert "Traceback" not in show.log, show.log[-3000:]
+
+
+def test_a_screen_that_does_not_exist_is_named_with_the_ones_that_do(xserver, tmp_path):
+    show = start(xserver, tmp_path, "auto", "--display", "3")
+    try:
+        assert show.wait(240) == 2, show.log[-3000:]
+    finally:
+        show.stop()
+    last = show.lines[-1]
+    assert last.startswith("exhibit: error: [display] display = 3: this machine has 1 screen(s)"), show.log[-2000:]
+    assert "0..0" in last
+
+
+def test_losing_the_display_ends_the_show_with_one_line_and_a_status_to_restart_on(xserver, tmp_path):
+    """A projector's X server killed under a running show: one clear line, exit status 3, no process left."""
+    show = start(xserver, tmp_path, "auto")
+    try:
+        assert show.wait_for("showing 196 tiles"), show.log[-3000:]
+        helpers = children_of(show.process.pid)
+        assert helpers, "the show should have a generator process"
+        xserver.kill()
+        status = show.wait(60)
+    finally:
+        show.stop()
+    assert status == 3, show.log[-3000:]
+    errors = [line for line in show.lines if "error" in line.lower() and "cuda" not in line.lower()]
+    assert errors and "the display was lost" in errors[-1] and "service manager" in errors[-1], show.log[-3000:]
+    assert "Traceback" not in show.log and "XIO" not in show.log, show.log[-3000:]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in helpers):
+        time.sleep(0.2)
+    assert not [pid for pid in helpers if os.path.exists(f"/proc/{pid}")], "child processes outlived the show"
