@@ -22,11 +22,22 @@ import pygame
 import model
 from exhibit import commands as c
 from exhibit.show.clock import RealClock
-from exhibit.screen.compositor import Compositor
+from exhibit.screen.compositor import MIN_TILE, Compositor, Layout
+from exhibit.screen.display import DisplayError
 from exhibit.stage import Stage
 from exhibit.generation.worker import Worker
 
 log = logging.getLogger("exhibit")
+
+
+def check_fits(size, grid):
+    """DisplayError naming the screen and what to do if the grid's tiles would be under MIN_TILE pixels there."""
+    layout = Layout.fit(size, grid.rows, grid.cols, grid.gutter, grid.margin)
+    if layout.tile < MIN_TILE:
+        need = Layout.smallest_screen(grid.rows, grid.cols, grid.gutter, grid.margin)
+        raise DisplayError(f"the screen is {size[0]}x{size[1]}: a {grid.rows}x{grid.cols} grid needs at least "
+                           f"{need[0]}x{need[1]} (tiles of {MIN_TILE} px); use a larger screen or window "
+                           f"(display.window_size), or fewer tiles (grid.rows, grid.cols)")
 
 
 class App:
@@ -43,6 +54,7 @@ class App:
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
         self.scenes = scenes.SceneStore(config.paths.scenes)
         from exhibit.screen.gpu import GpuCompositor, GpuDisplay
+        check_fits(display.size, config.grid)
         kind = GpuCompositor if isinstance(display, GpuDisplay) else Compositor
         self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP,
                            compositor=kind)
@@ -193,6 +205,13 @@ class App:
                 return any([self.stage.apply(command) for command in restore])
             case c.LoadModel(name=name):
                 self.load_model(name)
+                return False
+            case c.Identify(on=on):
+                from exhibit.screen.patterns import identity
+                self.stage.identify(on, identity(self.config.osc, self.stage.model_name))
+                return False
+            case c.TestPattern(on=on):
+                self.stage.test_pattern(on)
                 return False
         return self.stage.apply(command)
 

@@ -4,6 +4,7 @@ Geometry is read back with xwininfo, pixels with ImageMagick's import, keys are 
 starts its own Xvfb on :90..:99 and is skipped, saying why, where those programs are not installed.
 """
 import os
+import socket
 import time
 
 import numpy as np
@@ -24,6 +25,8 @@ def xserver(request):
 
 
 def start(xserver, tmp_path, renderer, *args):
+    if not any(arg.startswith("--osc-port") for arg in args):
+        args = ("--no-osc", *args)
     return Show(xserver, "--seed", "1", "--set", f"display.renderer={renderer}",
                 "--set", "grid.background=#%02x%02x%02x" % BACKGROUND, "--set", "show.fade_in=0",
                 "--set", "show.fade_out=0.3", *args, cwd=tmp_path)
@@ -103,3 +106,80 @@ def test_losing_the_display_ends_the_show_with_one_line_and_a_status_to_restart_
     while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in helpers):
         time.sleep(0.2)
     assert not [pid for pid in helpers if os.path.exists(f"/proc/{pid}")], "child processes outlived the show"
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_screen(xserver, check, seconds=20):
+    """Screenshots until check(shot) holds; returns the last shot and whether it held."""
+    deadline = time.monotonic() + seconds
+    while True:
+        shot = xserver.screenshot()
+        if check(shot) or time.monotonic() > deadline:
+            return shot, check(shot)
+        time.sleep(0.3)
+
+
+def test_pattern_and_identify_reach_the_screen_from_keys_and_osc(xserver, tmp_path):
+    """T shows the projector test pattern at native size; /exhibit/testpattern 0 ends it; /exhibit/identify shows
+    the machine's name and addresses over the grid for 10 seconds."""
+    from pythonosc.udp_client import SimpleUDPClient
+
+    from exhibit.screen.patterns import BARS, GREY_STEPS
+
+    port = free_udp_port()
+    show = start(xserver, tmp_path, "auto", "--osc-port", str(port), "--feedback-port", "0",
+                 "--set", "osc.bind=127.0.0.1")
+    osc = SimpleUDPClient("127.0.0.1", port)
+    width, height = SCREEN
+    cx, cy, step = width // 2, height // 2, height // 12
+    try:
+        assert show.wait_for("showing 196 tiles"), show.log[-3000:]
+        xserver.key("t")
+        shot, ok = wait_screen(xserver, lambda shot: np.all(shot[0] == 255) and np.all(shot[:, -1] == 255))
+        assert ok, "the test pattern's frame should be on the outermost pixels"
+        assert np.all(shot[-1] == 255) and np.all(shot[:, 0] == 255)
+        assert tuple(shot[cy, cx]) == (255, 255, 255), "a cross marks the centre"
+        greys = [int(shot[cy + step + step // 2, int(cx - 3 * step + (i + 0.5) * 6 * step / GREY_STEPS), 0])
+                 for i in range(GREY_STEPS)]
+        assert greys[0] == 0 and greys[-1] == 255 and greys == sorted(set(greys)), greys
+        bars = [tuple(int(v) for v in shot[cy - 2 * step + step // 2, int(cx - 3 * step + (i + 0.5) * 6 * step
+                                                                             / len(BARS))]) for i in range(len(BARS))]
+        assert bars == BARS
+        grid_lines = np.all(shot[step // 2, 1:-1] == 128, axis=1).sum()        # a row crossing the vertical lines
+        assert grid_lines >= width // step - 1
+        osc.send_message("/exhibit/testpattern", 0)
+        shot, ok = wait_screen(xserver, lambda shot: tuple(shot[0, 0]) == BACKGROUND)
+        assert ok, "/exhibit/testpattern 0 should bring the grid back"
+
+        osc.send_message("/exhibit/identify", [])
+        text = np.array([235, 235, 230])
+        around_centre = (slice(cy - 200, cy + 200), slice(cx - 500, cx + 500))
+        shot, ok = wait_screen(xserver, lambda shot: np.all(shot[around_centre] == text, axis=2).sum() > 200)
+        assert ok, "the identify panel should show text in the middle of the screen"
+        assert show.wait_for("identify on: machine " + socket.gethostname(), 10), show.log[-3000:]
+        assert "OSC %d (UDP)" % port in show.log
+        shot, ok = wait_screen(xserver, lambda shot: np.all(shot[around_centre] == text, axis=2).sum() < 20, 20)
+        assert ok, "the identify panel should go by itself after 10 s"
+        xserver.key("Escape")
+        assert show.wait(60) == 0, show.log[-3000:]
+    finally:
+        show.stop()
+    assert "Traceback" not in show.log, show.log[-3000:]
+
+
+def test_a_screen_too_small_for_the_grid_stops_with_what_it_needs(tmp_path):
+    server = XServer((120, 90))
+    show = start(server, tmp_path, "auto")
+    try:
+        assert show.wait(240) == 2, show.log[-3000:]
+    finally:
+        show.stop()
+        server.stop()
+    last = show.lines[-1]
+    assert last.startswith("exhibit: error: the screen is 120x90: a 14x14 grid needs at least 129x129"), last
+    assert "grid.rows" in last and "Traceback" not in show.log

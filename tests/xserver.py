@@ -139,7 +139,7 @@ class Show:
     """`python -m exhibit` on an X server, its log read line by line in the background."""
 
     def __init__(self, xserver, *args, cwd, **env):
-        self.process = subprocess.Popen([sys.executable, "-m", "exhibit", "--no-osc", *args], cwd=cwd,
+        self.process = subprocess.Popen([sys.executable, "-m", "exhibit", *args], cwd=cwd,
                                         env=xserver.env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True, start_new_session=True)
         self.lines = []

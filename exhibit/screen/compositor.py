@@ -6,12 +6,16 @@ blits per tile (the older frame, the newer one over it with an alpha), plus one 
 cores that is about 2 ms for 196 tiles at 1920x1080.
 """
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pygame
 
 from exhibit.screen.frames import TileFrames
+
+
+MIN_TILE = 8        # pixels: below this a tile is a coloured dot, and the work is not there to see
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,12 @@ class Layout:
                 break
             tile -= 1
         return cls(width, height, rows, cols, tile, gap, (width - grid_w) // 2, (height - grid_h) // 2)
+
+    @classmethod
+    def smallest_screen(cls, rows, cols, gutter, margin):
+        """(width, height) in pixels of the smallest screen that gives tiles of MIN_TILE pixels."""
+        per_tile = lambda n: n + (n - 1) * gutter + 2 * margin   # noqa: E731
+        return math.ceil(per_tile(cols) * MIN_TILE), math.ceil(per_tile(rows) * MIN_TILE)
 
     def position(self, i):
         """Top-left pixel of tile i (row-major)."""

@@ -103,6 +103,11 @@ class Display:
         """settings: the config's [display] namespace."""
         self.settings = settings
         init_video(settings)
+        if self.driver == "x11":
+            # SDL would otherwise hand the window surface to an OpenGL texture every frame and draw that (on a
+            # machine without a GPU, in software: 30 ms a frame at 1080p); X11's own shared-memory image is a
+            # single copy into the X server.
+            os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
         self.fullscreen = settings.fullscreen and not windowed
         self.vsync = False            # a window surface has no vsync: the app paces itself to display.fps
         self.window = open_window(settings, self.fullscreen)

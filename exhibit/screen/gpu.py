@@ -151,13 +151,45 @@ class GpuCompositor(Compositor):
         pass                                     # the renderer clears every frame
 
 
+# OpenGL implementations that rasterise on the CPU. SDL calls their renderer "accelerated", but on a machine
+# without a GPU the CPU path is much cheaper: it composes only the tiles, and hands the window system one image.
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software rasterizer")
+
+
+def software_gl():
+    """The name of the OpenGL renderer SDL's renderer would use if it rasterises on the CPU (Mesa's llvmpipe under
+    Xvfb or on a machine without a GPU driver), else "" (a real GPU, or no OpenGL: Direct3D, Metal)."""
+    try:
+        import ctypes
+        gl = ctypes.CDLL("libGL.so.1")
+    except OSError:
+        return ""
+    gl.glGetString.restype = ctypes.c_char_p
+    window = pygame.Window("probe", (16, 16), hidden=True)
+    try:
+        renderer = video.Renderer(window, accelerated=1)     # makes its OpenGL context current, if it has one
+        name = (gl.glGetString(0x1F01) or b"").decode(errors="replace")          # GL_RENDERER
+        del renderer
+    except pygame.error:
+        name = ""
+    finally:
+        window.destroy()
+    return name if any(kind in name.lower() for kind in SOFTWARE_GL) else ""
+
+
 def open_display(settings, windowed=False):
     """The GPU display where it can be had (see module doc), else the CPU one."""
-    from exhibit.screen.display import Display
+    from exhibit.screen.display import Display, log
 
     choice = settings.renderer
     if choice == "cpu" or choice == "auto" and os.environ.get("SDL_VIDEODRIVER") == "dummy":
         return Display(settings, windowed)
+    if choice == "auto":
+        init_video(settings)
+        software = software_gl()
+        if software:
+            log.info("no GPU here (OpenGL is %s, on the CPU): drawing with the CPU renderer", software)
+            return Display(settings, windowed)
     try:
         return GpuDisplay(settings, windowed, require_hardware=choice == "auto")
     except pygame.error as error:

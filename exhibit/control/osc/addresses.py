@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exhibit.commands import (
-    MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, LoadModel, Pause, RecallScene, Reseed, ReseedTile, Resume,
-    SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed, StartWave)
+    MAX_BRIGHTNESS, MAX_PSI, MAX_SPEED, MODES, Identify, LoadModel, Pause, RecallScene, Reseed, ReseedTile, Resume,
+    SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed, StartWave,
+    TestPattern)
 
 PREFIX = "/exhibit"
 
@@ -125,6 +126,19 @@ def _captions(args):
     return [SetCaptions(value >= 0.5)]
 
 
+def _switch(command, args):
+    """No argument toggles; 0 or 1 (or a 0..1 toggle button, switching at 0.5, or T/F) turns it off or on."""
+    _count(args, 0, 1)
+    if not args:
+        return [command()]
+    if isinstance(args[0], bool):
+        return [command(args[0])]
+    value = _number(args)
+    if not 0.0 <= value <= 1.0:
+        raise Rejected(f"takes 0 or 1 (or a 0..1 toggle), or nothing to toggle, got {value:g}")
+    return [command(value >= 0.5)]
+
+
 def _mode(args):
     _count(args, 1, 1)
     if not isinstance(args[0], str):
@@ -168,6 +182,8 @@ ROUTES = [
     ("/captions", lambda ctx, args: _captions(args)),
     ("/model", _model),
     ("/screenshot", lambda ctx, args: [Screenshot()] if pressed(args) else []),
+    ("/identify", lambda ctx, args: _switch(Identify, args)),
+    ("/testpattern", lambda ctx, args: _switch(TestPattern, args)),
 ]
 for _lv in LEVELS:
     ROUTES.append((f"/{_lv.name}", lambda ctx, args, lv=_lv: [lv.command(_one_number(args))]))
