@@ -62,7 +62,8 @@ def run(args, config, generator, seed):
     work_ms = np.array(work) * 1000.0
     print(f"render loop work per frame (the rest is waiting for the next frame or for a CPU): "
           f"median {np.median(work_ms):.2f} ms, p99 {np.percentile(work_ms, 99):.2f} ms")
-    print(f"fresh tiles: {tiles_per_s:.0f}/s   cpu: {cpu * 100:.0f}% of one core (whole process)")
+    print(f"fresh tiles: {tiles_per_s:.0f}/s   cpu: {cpu * 100:.0f}% of one core (whole process), "
+          f"{cpu * elapsed / max(len(frame_ms), 1) * 1000:.1f} ms a frame")
     print(f"fps_median={fps_median:.1f} frame_p99_ms={p99:.1f} tiles_per_s={tiles_per_s:.0f}")
     if args.osc:          # with --osc the latency line is the last one
         result = marks.get("osc")

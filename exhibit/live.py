@@ -112,6 +112,8 @@ class App:
         for event in pygame.event.get():
             if event.type == pygame.WINDOWSIZECHANGED:
                 self._resized()
+            elif event.type == pygame.WINDOWEXPOSED:      # uncovered: what was there is gone, draw it all
+                self.stage.compositor.invalidate()
             for command in self.keyboard.commands_for(event):
                 self.queue.put(command)
         changed = False
@@ -142,11 +144,11 @@ class App:
         return self._started is not None or stage.show.quit_at is None
 
     def _render(self):
-        self.stage.draw(self.display.surface)
+        changed = self.stage.draw(self.display.surface)
         if self._shoot:
             self._shoot = False
             self.screenshot()
-        self.display.present()
+        self.display.present(changed)
 
     def _report(self, now, changed):
         """Status twice a second; the new state to on_change listeners after a change."""

@@ -91,6 +91,7 @@ class Stage:
     # -- output -------------------------------------------------------------------------------------------
 
     def draw(self, surface):
+        """Draw the frame; returns the rects that changed, or None if the whole surface may have."""
         show, layout = self.show, self.compositor.layout
         if self.pattern:
             size = surface.get_size()
@@ -102,8 +103,9 @@ class Stage:
             self.compositor.draw(surface, show.time, show.light(), captions)
         unit = self.overlays.unit
         identify = self.identify_until > show.wall
-        if show.status or show.help or self.messages or identify or self.pattern:
-            self.compositor.invalidate()        # panels cover the background: refill it next frame
+        overlaid = show.status or show.help or self.messages or identify or self.pattern
+        if overlaid:
+            self.compositor.invalidate()        # panels cover the picture: draw all of it next frame
         if identify:
             panel = self.overlays.panel("identify", self.identity, scale=2)
             surface.blit(panel, panel.get_rect(center=surface.get_rect().center))
@@ -116,6 +118,7 @@ class Stage:
         if self.messages:
             panel = self.overlays.panel("messages", [m[0] for m in self.messages])
             surface.blit(panel, panel.get_rect(midbottom=(surface.get_width() // 2, surface.get_height() - unit)))
+        return None if overlaid else self.compositor.dirty
 
     def refresh_status(self):
         """Re-render the status text (call a few times a second, not every frame)."""

@@ -134,8 +134,15 @@ class Display:
         self.surface = self.window.get_surface()
         return self.surface
 
-    def present(self):
-        self.window.flip()
+    def present(self, changed=None):
+        """Show the frame. changed: [(x, y, w, h)] rects that differ from the last frame, or None for all of it;
+        only those are copied to the screen (SDL_UpdateWindowSurfaceRects), so the window system does less."""
+        if changed is None or _SDL is None:
+            self.window.flip()
+        elif changed:
+            rects = (SDLRect * len(changed))(*changed)
+            if _SDL.SDL_UpdateWindowSurfaceRects(_SDL.SDL_GetWindowFromID(self.window.id), rects, len(changed)):
+                self.window.flip()
 
     def picture(self):
         """The frame on screen as a pygame Surface (screenshots, tests)."""
@@ -144,6 +151,30 @@ class Display:
     def close(self):
         self.window.destroy()
         pygame.display.quit()
+
+
+# -- the one SDL call pygame-ce's Window lacks ------------------------------------------------------------------
+
+class SDLRect(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("w", ctypes.c_int), ("h", ctypes.c_int)]
+
+
+def _sdl_library():
+    """The SDL 2 library pygame has loaded, with SDL_UpdateWindowSurfaceRects; None where it cannot be found
+    (then every frame is presented whole)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = sorted({line.split()[-1] for line in maps if "libSDL2-2" in line or "libSDL2.so" in line})
+        library = ctypes.CDLL(paths[0])
+        library.SDL_GetWindowFromID.restype = ctypes.c_void_p
+        library.SDL_GetWindowFromID.argtypes = [ctypes.c_uint32]
+        library.SDL_UpdateWindowSurfaceRects.argtypes = [ctypes.c_void_p, ctypes.POINTER(SDLRect), ctypes.c_int]
+        return library
+    except (OSError, IndexError, AttributeError):
+        return None
+
+
+_SDL = _sdl_library()
 
 
 # -- a display that goes away -------------------------------------------------------------------------------

@@ -98,7 +98,8 @@ class GpuDisplay:
         self.surface = Canvas(self.renderer, tuple(self.window.size))
         return self.surface
 
-    def present(self):
+    def present(self, changed=None):
+        """Show the frame (the renderer draws every frame whole: `changed` is not needed)."""
         self.renderer.present()
 
     def picture(self):
