@@ -127,7 +127,8 @@ class App:
     def _resized(self):
         """A window manager (or a new screen) gave the window another size: lay the grid out for what is there."""
         surface = self.display.resized()
-        if surface is not None:
+        layout = self.stage.compositor.layout
+        if surface.get_size() != (layout.width, layout.height):
             log.info("the window is now %dx%d; laying the grid out for it", *surface.get_size())
             self.stage.resize(surface.get_size(), surface)
 

@@ -5,6 +5,7 @@ starts its own Xvfb on :90..:99 and is skipped, saying why, where those programs
 """
 import os
 import socket
+import subprocess
 import time
 
 import numpy as np
@@ -183,3 +184,28 @@ def test_a_screen_too_small_for_the_grid_stops_with_what_it_needs(tmp_path):
     last = show.lines[-1]
     assert last.startswith("exhibit: error: the screen is 120x90: a 14x14 grid needs at least 129x129"), last
     assert "grid.rows" in last and "Traceback" not in show.log
+
+
+@pytest.mark.parametrize("renderer", ["cpu", "gpu"])
+def test_a_window_given_another_size_gets_the_grid_laid_out_for_it(xserver, tmp_path, renderer):
+    """What a window manager that refuses fullscreen, or imposes its own size, does: the grid follows the window."""
+    show = start(xserver, tmp_path, renderer, "--windowed")
+    try:
+        assert show.wait_for("showing 196 tiles"), show.log[-3000:]
+        window = xserver.windows()[-1]
+        subprocess.run(["xdotool", "windowsize", window, "800", "600"], env=xserver.env(), check=True)
+        assert show.wait_for("the window is now 800x600", 30), show.log[-3000:]
+        x, y, w, h = xserver.wait_geometry((320, 180, 800, 600), 5) or (0, 0, 0, 0)
+        assert (w, h) == (800, 600)
+
+        def laid_out(shot):
+            inside = shot[y:y + h, x:x + w]
+            corners = [tuple(int(v) for v in inside[j, i]) for j in (0, -1) for i in (0, -1)]
+            return all(c == BACKGROUND for c in corners) and np.any(inside[h // 2 - 20:h // 2 + 20, w // 2 - 20:w // 2 + 20] != BACKGROUND)
+
+        shot, ok = wait_screen(xserver, laid_out)
+        assert ok, "the grid should fit inside the 800x600 window, margins at its corners"
+        xserver.key("Escape")
+        assert show.wait(60) == 0, show.log[-3000:]
+    finally:
+        show.stop()

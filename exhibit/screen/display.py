@@ -122,9 +122,7 @@ class Display:
         return self.surface.get_size()
 
     def resized(self):
-        """The window's size changed (a window manager, a new screen): the new surface, or None if unchanged."""
-        if tuple(self.window.size) == self.size:
-            return None
+        """The window's size changed (a window manager, a new screen): the surface to draw on now."""
         self.surface = self.window.get_surface()
         return self.surface
 
@@ -137,8 +135,9 @@ class Display:
     def present(self, changed=None):
         """Show the frame. changed: [(x, y, w, h)] rects that differ from the last frame, or None for all of it;
         only those are copied to the screen (SDL_UpdateWindowSurfaceRects), so the window system does less."""
-        if changed is None or _SDL is None:
-            self.window.flip()
+        width, height = self.window.size
+        if changed is None or _SDL is None or any(x + w > width or y + h > height for x, y, w, h in changed):
+            self.window.flip()          # (SDL 2 does not clip a rect that lies beyond a shrunk window: X errors)
         elif changed:
             rects = (SDLRect * len(changed))(*changed)
             if _SDL.SDL_UpdateWindowSurfaceRects(_SDL.SDL_GetWindowFromID(self.window.id), rects, len(changed)):

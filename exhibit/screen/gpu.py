@@ -86,10 +86,9 @@ class GpuDisplay:
         return self.surface.size
 
     def resized(self):
-        """The window's size changed (a window manager, a new screen): the new canvas, or None if unchanged."""
-        if tuple(self.window.size) == self.surface.size:
-            return None
-        self.surface = Canvas(self.renderer, tuple(self.window.size))
+        """The window's size changed (a window manager, a new screen): the canvas to draw on now."""
+        if tuple(self.window.size) != self.surface.size:
+            self.surface = Canvas(self.renderer, tuple(self.window.size))
         return self.surface
 
     def toggle_fullscreen(self):
