@@ -186,7 +186,7 @@ def test_a_screen_too_small_for_the_grid_stops_with_what_it_needs(tmp_path):
     assert "grid.rows" in last and "Traceback" not in show.log
 
 
-@pytest.mark.parametrize("renderer", ["cpu", "gpu"])
+@pytest.mark.parametrize("renderer", ["cpu", pytest.param("gpu", marks=pytest.mark.slow)])
 def test_a_window_given_another_size_gets_the_grid_laid_out_for_it(xserver, tmp_path, renderer):
     """What a window manager that refuses fullscreen, or imposes its own size, does: the grid follows the window."""
     show = start(xserver, tmp_path, renderer, "--windowed")
