@@ -64,6 +64,8 @@ def parse(argv):
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
         parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds (default 20)")
         parser.add_argument("--osc", action="store_true", help="also measure OSC-to-screen latency")
+        parser.add_argument("--display", action="store_true",
+                            help="draw to a real window on the screen in DISPLAY (default: SDL's dummy driver)")
     args = parser.parse_args(argv[1:] if command else argv)
     args.command = command
     return args
@@ -78,7 +80,7 @@ def overrides(args):
         section, key, value = parse_override(text)
         out.setdefault(section, {})[key] = value
     flags = {("show", "seed"): args.seed, ("model", "path"): str(args.model) if args.model else None,
-             ("display", "display"): getattr(args, "display", None),
+             ("display", "display"): args.display if args.command is None else None,
              ("osc", "port"): getattr(args, "osc_port", None),
              ("osc", "feedback_port"): getattr(args, "feedback_port", None)}
     if getattr(args, "windowed", False):
@@ -168,7 +170,7 @@ def main(argv=None):
         return touchosc.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
     args = parse(argv)
-    if args.command in ("render", "bench"):
+    if args.command == "render" or args.command == "bench" and not args.display:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")    # no screen needed: render draws offscreen
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")

@@ -1,6 +1,7 @@
-"""python -m exhibit bench [--size WxH] [--seconds S] [--osc]: the real live loop, measured.
+"""python -m exhibit bench [--size WxH] [--seconds S] [--osc] [--display]: the real live loop, measured.
 
-Runs the App on the dummy video driver with generation running, waits until the show is up and generation
+Runs the App on the dummy video driver (with --display: in a real window on the screen DISPLAY names, through
+SDL's x11 driver, so the cost of handing every frame to the window system is counted) with generation running, waits until the show is up and generation
 has warmed up, then measures for S seconds: frame intervals (what a visitor sees), freshly generated tiles
 per second, and CPU use. The last line is for machines: `fps_median=… frame_p99_ms=… tiles_per_s=…`.
 """
@@ -36,7 +37,7 @@ def run(args, config, generator, seed):
             return False
         return True
 
-    size = display.size
+    size, driver = display.size, display.driver
     try:
         app.run(on_frame=on_frame)
     finally:
@@ -53,6 +54,7 @@ def run(args, config, generator, seed):
     w, h = size
     print(f"bench: {w}x{h}, {config.grid.rows}x{config.grid.cols} tiles of {app.stage.compositor.layout.tile} px, "
           f"model {app.stage.model_name} ({generator.resolution} px), {display.kind} renderer, "
+          f"{driver} video driver, "
           f"cap {config.display.fps} fps, "
           f"{elapsed:.1f} s measured, {len(frame_ms)} frames")
     print(f"frame time: median {np.median(frame_ms):.2f} ms, p90 {np.percentile(frame_ms, 90):.2f} ms, "
@@ -60,7 +62,8 @@ def run(args, config, generator, seed):
     work_ms = np.array(work) * 1000.0
     print(f"render loop work per frame (the rest is waiting for the next frame or for a CPU): "
           f"median {np.median(work_ms):.2f} ms, p99 {np.percentile(work_ms, 99):.2f} ms")
-    print(f"fresh tiles: {tiles_per_s:.0f}/s   cpu: {cpu * 100:.0f}% of one core (whole process)")
+    print(f"fresh tiles: {tiles_per_s:.0f}/s   cpu: {cpu * 100:.0f}% of one core (whole process), "
+          f"{cpu * elapsed / max(len(frame_ms), 1) * 1000:.1f} ms a frame")
     print(f"fps_median={fps_median:.1f} frame_p99_ms={p99:.1f} tiles_per_s={tiles_per_s:.0f}")
     if args.osc:          # with --osc the latency line is the last one
         result = marks.get("osc")

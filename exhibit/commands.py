@@ -6,7 +6,8 @@ normalised (ints and floats are interchangeable; bools are not numbers), so `Set
 
 Commands are applied between frames, on the show's thread, in the order they were queued. The live app
 (exhibit/live.py) applies the ones that need the outside world (Screenshot, LoadModel, ToggleFullscreen,
-SaveScene, RecallScene); the Show (exhibit/show/state.py) applies the rest, Quit included: it fades out.
+SaveScene, RecallScene,
+Identify, TestPattern); the Show (exhibit/show/state.py) applies the rest, Quit included: it fades out.
 
 `CommandQueue` carries commands from any thread to the show loop. It never blocks the sender, keeps
 only the newest commands when flooded, and coalesces continuous controls (a fader sending 1000 speeds
@@ -23,6 +24,7 @@ MAX_PSI = 1.5
 MAX_BRIGHTNESS = 2.0
 MAX_SEED = 2**32 - 1
 MAX_SLOT = 99
+IDENTIFY_SECONDS = 10.0
 
 
 class CommandError(ValueError):
@@ -272,6 +274,35 @@ class ToggleHelp(Command):
 @dataclass(frozen=True)
 class ToggleFullscreen(Command):
     """Between fullscreen and a window."""
+
+
+def _switch(command, on):
+    """None (toggle), or a bool; 0 and 1 are accepted as bools."""
+    if on is None or isinstance(on, bool):
+        return on
+    if isinstance(on, (int, float)) and on in (0, 1):
+        return bool(on)
+    raise CommandError(f"{command}: on must be true/false, 0/1, or nothing (toggle), got {on!r}")
+
+
+@dataclass(frozen=True)
+class Identify(Command):
+    """For IDENTIFY_SECONDS, this machine's name, network addresses, OSC port, version and model over the grid.
+    on: True shows (again), False hides, None toggles."""
+    on: bool | None = None
+
+    def __post_init__(self):
+        self._set("on", _switch("Identify", self.on))
+
+
+@dataclass(frozen=True)
+class TestPattern(Command):
+    """A projector test pattern at the screen's native size, instead of the grid, until turned off.
+    on: True shows, False hides, None toggles."""
+    on: bool | None = None
+
+    def __post_init__(self):
+        self._set("on", _switch("TestPattern", self.on))
 
 
 @dataclass(frozen=True)

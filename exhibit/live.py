@@ -29,10 +29,22 @@ import pygame
 import model
 from exhibit import commands as c
 from exhibit.show.clock import RealClock
+from exhibit.screen.compositor import MIN_TILE, Layout
+from exhibit.screen.display import DisplayError
 from exhibit.stage import Stage
 from exhibit.generation.worker import Worker
 
 log = logging.getLogger("exhibit")
+
+
+def check_fits(size, grid):
+    """DisplayError naming the screen and what to do if the grid's tiles would be under MIN_TILE pixels there."""
+    layout = Layout.fit(size, grid.rows, grid.cols, grid.gutter, grid.margin)
+    if layout.tile < MIN_TILE:
+        need = Layout.smallest_screen(grid.rows, grid.cols, grid.gutter, grid.margin)
+        raise DisplayError(f"the screen is {size[0]}x{size[1]}: a {grid.rows}x{grid.cols} grid needs at least "
+                           f"{need[0]}x{need[1]} (tiles of {MIN_TILE} px); use a larger screen or window "
+                           f"(display.window_size), or fewer tiles (grid.rows, grid.cols)")
 
 
 class App:
@@ -60,6 +72,7 @@ class App:
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
         self.scenes = scenes.SceneStore(config.paths.scenes)
+        check_fits(display.size, config.grid)
         self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP,
                            compositor=display.compositor)
         tiles = config.grid.rows * config.grid.cols
@@ -119,8 +132,20 @@ class App:
     def _events(self):
         """Input: keys and window events become Commands on the queue, beside those from OSC and other threads."""
         for event in pygame.event.get():
+            if event.type == pygame.WINDOWSIZECHANGED:
+                self._resized()
+            elif event.type == pygame.WINDOWEXPOSED:      # uncovered: what was there is gone, draw it all
+                self.stage.compositor.invalidate()
             for command in self.keyboard.commands_for(event):
                 self.queue.put(command)
+
+    def _resized(self):
+        """A window manager (or a new screen) gave the window another size: lay the grid out for what is there."""
+        surface = self.display.resized()
+        layout = self.stage.compositor.layout
+        if surface.get_size() != (layout.width, layout.height):
+            log.info("the window is now %dx%d; laying the grid out for it", *surface.get_size())
+            self.stage.resize(surface.get_size(), surface)
 
     def _update(self, now):
         """Apply the queued Commands, take a finished model load and the newly generated frames, advance the show
@@ -135,19 +160,20 @@ class App:
         stage.add(self.worker.take(), retime=True)
         if self._started is None and stage.ready():
             self._started = now              # the show's clock starts when every tile has a first frame
-            log.info("showing %d tiles on a %dx%d screen", len(stage.compositor.frames.tracks), *self.display.size)
+            log.info("showing %d tiles on a %dx%d screen (%s renderer)", len(stage.compositor.frames.tracks),
+                     *self.display.size, self.display.kind)
         if self._started is not None:
             stage.show.update(now - self._started)
         return changed
 
     def _render(self):
-        self.stage.draw(self.display.surface)
+        changed = self.stage.draw(self.display.surface)
         if self._shoot:
             asked, self._shoot = self._shoot, False
             path = self.screenshot()
             if path is None:
                 self._result(asked, error="screenshot failed (see the log)")
-        self.display.present()
+        self.display.present(changed)
 
     @staticmethod
     def _tick(now, deadline, period):
@@ -228,6 +254,13 @@ class App:
                 return any([self.stage.apply(command) for command in restore])
             case c.LoadModel(name=name):
                 self.load_model(name, command)
+                return False
+            case c.Identify(on=on):
+                from exhibit.screen.patterns import identity
+                self.stage.identify(on, identity(self.config.osc, self.stage.model_name))
+                return False
+            case c.TestPattern(on=on):
+                self.stage.test_pattern(on)
                 return False
         return self.stage.apply(command)
 

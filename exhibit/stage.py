@@ -9,6 +9,7 @@ import logging
 from exhibit import commands as c
 from exhibit.screen.compositor import Compositor
 from exhibit.screen.overlays import Overlays, load_names
+from exhibit.screen.patterns import test_pattern
 from exhibit.show.state import Show
 from exhibit.generation.worker import Generation
 
@@ -41,6 +42,10 @@ class Stage:
         self._status_lines = []
         self.schedule = ""                      # "open until 18:00", "closed until 10:00" (set by the live app)
         self.health = {}                        # memory_mb, generator_restarts, osc_peer (exhibit/health.py)
+        self.identity = []                      # (label, value) lines of the identify panel, while it shows
+        self.identify_until = 0.0               # wall time the identify panel goes
+        self.pattern = False                    # the projector test pattern instead of the grid
+        self._pattern = None                    # its surface, for one screen size
         self.set_model(generator)
         self.refresh_status()                   # status = true in the config: the panel has text from frame one
 
@@ -75,6 +80,21 @@ class Stage:
         if self.notices:
             self.messages = [m for m in self.messages if m[0] != text][-3:] + [(text, self.show.wall + seconds)]
 
+    def identify(self, on, lines):
+        """Show (on=True, for IDENTIFY_SECONDS), hide (False) or toggle (None) the identify panel with `lines`."""
+        if on is None:
+            on = self.identify_until <= self.show.wall
+        self.identity = lines
+        self.identify_until = self.show.wall + c.IDENTIFY_SECONDS if on else 0.0
+        log.info("identify %s", "on: " + "; ".join(f"{k} {v}" for k, v in lines) if on else "off")
+        return on
+
+    def test_pattern(self, on):
+        """The test pattern on (True), off (False) or toggled (None); returns whether it is now on."""
+        self.pattern = not self.pattern if on is None else on
+        log.info("test pattern %s", "on" if self.pattern else "off")
+        return self.pattern
+
     def resize(self, size, target):
         self.compositor.resize(size, target)
         self.overlays = Overlays(self.overlays.names, size[1])
@@ -82,12 +102,24 @@ class Stage:
     # -- output -------------------------------------------------------------------------------------------
 
     def draw(self, surface):
+        """Draw the frame; returns the rects that changed, or None if the whole surface may have."""
         show, layout = self.show, self.compositor.layout
-        captions = self.overlays.captions(layout) if show.captions else None
-        self.compositor.draw(surface, show.time, show.light(), captions)
+        if self.pattern:
+            size = surface.get_size()
+            if self._pattern is None or self._pattern.get_size() != size:
+                self._pattern = test_pattern(size, self.overlays.font(self.overlays.unit))
+            surface.blit(self._pattern, (0, 0))
+        else:
+            captions = self.overlays.captions(layout) if show.captions else None
+            self.compositor.draw(surface, show.time, show.light(), captions)
         unit = self.overlays.unit
-        if show.status or show.help or self.messages:
-            self.compositor.invalidate()        # panels cover the background: refill it next frame
+        identify = self.identify_until > show.wall
+        overlaid = show.status or show.help or self.messages or identify or self.pattern
+        if overlaid:
+            self.compositor.invalidate()        # panels cover the picture: draw all of it next frame
+        if identify:
+            panel = self.overlays.panel("identify", self.identity, scale=2)
+            surface.blit(panel, panel.get_rect(center=surface.get_rect().center))
         if show.status:
             surface.blit(self.overlays.panel("status", self._status_lines), (unit, unit))
         if show.help and self.help_lines:
@@ -97,6 +129,7 @@ class Stage:
         if self.messages:
             panel = self.overlays.panel("messages", [m[0] for m in self.messages])
             surface.blit(panel, panel.get_rect(midbottom=(surface.get_width() // 2, surface.get_height() - unit)))
+        return None if overlaid else self.compositor.dirty
 
     def refresh_status(self):
         """Re-render the status text (call a few times a second, not every frame)."""

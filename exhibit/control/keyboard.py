@@ -11,8 +11,8 @@ import time
 import pygame
 
 from exhibit.commands import (
-    CycleMode, NudgeSpeed, Quit, RecallScene, Reseed, SaveScene, Screenshot, ToggleBlackout, ToggleCaptions,
-    ToggleFullscreen, ToggleHelp, TogglePause, ToggleStatus)
+    CycleMode, Identify, NudgeSpeed, Quit, RecallScene, Reseed, SaveScene, Screenshot, TestPattern, ToggleBlackout,
+    ToggleCaptions, ToggleFullscreen, ToggleHelp, TogglePause, ToggleStatus)
 from exhibit.config import DOUBLE_PRESS_SECONDS, QUIT_POLICIES
 
 
@@ -30,6 +30,8 @@ HELP = [
     ("1-9", "recall scene"),
     ("Shift+1-9", "save scene"),
     ("F / F11", "fullscreen / window"),
+    ("I", "identify: machine name, addresses, OSC port (10 s)"),
+    ("T", "projector test pattern on / off"),
     ("P / F12", "screenshot"),
     ("Esc / Q", "quit (kiosk: press twice, or disabled)"),
 ]
@@ -48,6 +50,8 @@ ACTIONS = {
     pygame.K_h: ToggleHelp, pygame.K_F1: ToggleHelp,
     pygame.K_f: ToggleFullscreen, pygame.K_F11: ToggleFullscreen,
     pygame.K_p: Screenshot, pygame.K_F12: Screenshot,
+    pygame.K_i: Identify,
+    pygame.K_t: TestPattern,
 }
 QUIT_KEYS = (pygame.K_ESCAPE, pygame.K_q)
 DIGIT_KEYS = {getattr(pygame, f"K_{n}"): n for n in range(1, 10)} | {getattr(pygame, f"K_KP{n}"): n for n in range(1, 10)}

@@ -46,9 +46,13 @@ def _serve(connection, path, resolution, threads):
             return
         z, psi, noise = request
         try:
-            connection.send(("images", generator.generate(z, psi=psi, noise=noise)))
+            reply = ("images", generator.generate(z, psi=psi, noise=noise))
         except Exception as error:    # reported to the worker, which keeps the show on its last frames
-            connection.send(("error", f"{type(error).__name__}: {error}"))
+            reply = ("error", f"{type(error).__name__}: {error}")
+        try:
+            connection.send(reply)
+        except OSError:
+            return          # the show has gone while we were drawing
 
 
 class RemoteGenerator:

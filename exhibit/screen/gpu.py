@@ -13,10 +13,9 @@ import pygame
 from pygame._sdl2 import video
 
 from exhibit.screen.compositor import Compositor, TileImage
-from exhibit.screen.display import DisplayError, init_video
+from exhibit.screen.display import DisplayError, init_video, open_window, place
 
 BLEND, ADD = 1, 2                 # SDL_BLENDMODE_BLEND, SDL_BLENDMODE_ADD
-CENTRED_ON = 0x2FFF0000           # SDL_WINDOWPOS_CENTERED_DISPLAY(n) = this | n
 
 
 class Canvas:
@@ -72,9 +71,7 @@ class GpuDisplay:
         self.settings = settings
         init_video(settings)
         self.fullscreen = settings.fullscreen and not windowed
-        where = (CENTRED_ON | settings.display,) * 2
-        self.window = video.Window("Medium · Permeation", size=tuple(settings.window_size), position=where,
-                                   fullscreen_desktop=self.fullscreen)
+        self.window = open_window(settings, self.fullscreen)
         try:
             self.renderer = video.Renderer(self.window, accelerated=1 if require_hardware else -1,
                                            vsync=settings.vsync)
@@ -83,23 +80,29 @@ class GpuDisplay:
             raise
         self.vsync = settings.vsync
         self.surface = Canvas(self.renderer, self.window.size)
-        pygame.mouse.set_visible(False)
+
+    @property
+    def driver(self):
+        return pygame.display.get_driver()
 
     @property
     def size(self):
-        return self.window.size
+        return self.surface.size
+
+    def resized(self):
+        """The window's size changed (a window manager, a new screen): the canvas to draw on now."""
+        if tuple(self.window.size) != self.surface.size:
+            self.surface = Canvas(self.renderer, tuple(self.window.size))
+        return self.surface
 
     def toggle_fullscreen(self):
         self.fullscreen = not self.fullscreen
-        if self.fullscreen:
-            self.window.set_fullscreen(desktop=True)
-        else:
-            self.window.set_windowed()
-            self.window.size = tuple(self.settings.window_size)
-        self.surface = Canvas(self.renderer, self.window.size)
+        place(self.window, self.settings, self.fullscreen)
+        self.surface = Canvas(self.renderer, tuple(self.window.size))
         return self.surface
 
-    def present(self):
+    def present(self, changed=None):
+        """Show the frame (the renderer draws every frame whole: `changed` is not needed)."""
         self.renderer.present()
 
     def picture(self):
@@ -152,13 +155,45 @@ class GpuCompositor(Compositor):
         pass                                     # the renderer clears every frame
 
 
+# OpenGL implementations that rasterise on the CPU. SDL calls their renderer "accelerated", but on a machine
+# without a GPU the CPU path is much cheaper: it composes only the tiles, and hands the window system one image.
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "software rasterizer")
+
+
+def software_gl():
+    """The name of the OpenGL renderer SDL's renderer would use if it rasterises on the CPU (Mesa's llvmpipe under
+    Xvfb or on a machine without a GPU driver), else "" (a real GPU, or no OpenGL: Direct3D, Metal)."""
+    try:
+        import ctypes
+        gl = ctypes.CDLL("libGL.so.1")
+    except OSError:
+        return ""
+    gl.glGetString.restype = ctypes.c_char_p
+    window = pygame.Window("probe", (16, 16), hidden=True)
+    try:
+        renderer = video.Renderer(window, accelerated=1)     # makes its OpenGL context current, if it has one
+        name = (gl.glGetString(0x1F01) or b"").decode(errors="replace")          # GL_RENDERER
+        del renderer
+    except pygame.error:
+        name = ""
+    finally:
+        window.destroy()
+    return name if any(kind in name.lower() for kind in SOFTWARE_GL) else ""
+
+
 def open_display(settings, windowed=False):
     """The GPU display where it can be had (see module doc), else the CPU one."""
-    from exhibit.screen.display import Display
+    from exhibit.screen.display import Display, log
 
     choice = settings.renderer
     if choice == "cpu" or choice == "auto" and os.environ.get("SDL_VIDEODRIVER") == "dummy":
         return Display(settings, windowed)
+    if choice == "auto":
+        init_video(settings)
+        software = software_gl()
+        if software:
+            log.info("no GPU here (OpenGL is %s, on the CPU): drawing with the CPU renderer", software)
+            return Display(settings, windowed)
     try:
         return GpuDisplay(settings, windowed, require_hardware=choice == "auto")
     except pygame.error as error:

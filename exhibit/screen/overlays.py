@@ -76,13 +76,14 @@ class Overlays:
             size -= 1
         return []
 
-    def panel(self, key, lines, columns=1):
-        """A translucent box of text lines (cached by content); lines may be (left, right) pairs for two columns."""
-        content = (tuple(lines), columns)
+    def panel(self, key, lines, columns=1, scale=1):
+        """A translucent box of text lines (cached by content); lines may be (left, right) pairs for two columns.
+        scale: text size in units (2 reads from across a room)."""
+        content = (tuple(lines), columns, scale)
         cached = self._panels.get(key)
         if cached and cached[0] == content:
             return cached[1]
-        font, pad = self.font(self.unit), self.unit // 2
+        font, pad = self.font(self.unit * scale), self.unit * scale // 2
         rows = [line if isinstance(line, tuple) else (line,) for line in lines]
         rendered = [[font.render(cell, True, TEXT) for cell in row] for row in rows]
         left = max((r[0].get_width() for r in rendered if len(r) > 1), default=0)

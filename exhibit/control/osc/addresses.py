@@ -16,9 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from exhibit.commands import (
-    MAX_BRIGHTNESS, MAX_PSI, MAX_SLOT, MAX_SPEED, MODES, HoldTile, LoadModel, Pause, RecallScene, Reseed,
-    ReseedTile, ReseedTiles, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions, SetMode,
-    SetPsi, SetSpeed, StartWave)
+    MAX_BRIGHTNESS, MAX_PSI, MAX_SLOT, MAX_SPEED, MODES, HoldTile, Identify, LoadModel, Pause, RecallScene,
+    Reseed, ReseedTile, ReseedTiles, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions,
+    SetMode, SetPsi, SetSpeed, StartWave, TestPattern)
 from exhibit.config import SCHEMA
 from exhibit.control.osc.packets import IMPULSE
 
@@ -158,6 +158,19 @@ def _toggle(args, what):
     return value >= 0.5
 
 
+def _switch(command, args):
+    """No argument toggles; 0 or 1 (or a 0..1 toggle button, switching at 0.5, or T/F) turns it off or on."""
+    _count(args, 0, 1)
+    if not args or args[0] is IMPULSE:
+        return [command()]
+    if isinstance(args[0], bool):
+        return [command(args[0])]
+    value = _number(args)
+    if not 0.0 <= value <= 1.0:
+        raise Rejected(f"takes 0 or 1 (or a 0..1 toggle), or nothing to toggle, got {value:g}")
+    return [command(value >= 0.5)]
+
+
 def _mode(args):
     _count(args, 1, 1)
     if not isinstance(args[0], str):
@@ -255,6 +268,10 @@ ROUTES = [
     Route("/model", _model, "s", (), "load a generator file from the models folder", "model"),
     Route("/screenshot", lambda ctx, args: [Screenshot()] if pressed(args) else [],
           description="save the frame on screen as a PNG"),
+    Route("/identify", lambda ctx, args: _switch(Identify, args), "i", (0, 1),
+          "the machine's name, addresses, ports, version and model over the grid for 10 s; no argument toggles"),
+    Route("/testpattern", lambda ctx, args: _switch(TestPattern, args), "i", (0, 1),
+          "a projector test pattern at the screen's native size (focus, keystone); no argument toggles"),
 ]
 for _lv in LEVELS:
     ROUTES.append(Route(f"/{_lv.name}", lambda ctx, args, lv=_lv: [lv.command(_one_number(args))], "f",
