@@ -465,6 +465,10 @@ def _dispatch(pattern, args, ctx):
     group handler (a tile reseed) become one group Command: one transition for all the tiles."""
     if len(pattern) > MAX_PATTERN:
         raise Rejected(f"address pattern longer than {MAX_PATTERN} characters ({len(pattern)})", "malformed pattern")
+    key = (pattern, repr(args), ctx)
+    known = _TRANSLATED.get(key)
+    if known is not None:               # Commands are immutable: a repeated pattern message reuses them
+        return list(known)
     hits = tree(ctx).match(pattern)
     if not hits:
         raise Rejected("address pattern matches no address", "unmatched pattern")
@@ -480,4 +484,10 @@ def _dispatch(pattern, args, ctx):
             for _, groups in hits[i:j]:
                 commands.extend(route.handler(ctx, args, **groups))
         i = j
+    if len(_TRANSLATED) >= MATCH_CACHE:
+        _TRANSLATED.pop(next(iter(_TRANSLATED)))
+    _TRANSLATED[key] = tuple(commands)
     return commands
+
+
+_TRANSLATED = {}                     # (pattern, args, ctx) -> Commands, the latest MATCH_CACHE of them

@@ -115,7 +115,8 @@ class Receiver:
                 continue
             address = data[:data.find(b"\0")]
             if address not in CONTINUOUS:
-                runs.clear()                                  # a barrier
+                if data[:1] == b"/" or data[:8] == b"#bundle\0":
+                    runs.clear()                              # a barrier (garbage, which can carry no command, is not)
                 batch.append((data, sender))
                 continue
             key = (sender, address)
