@@ -132,6 +132,8 @@ def main(argv=None):
         return 2
     from exhibit.show.state import initial_seed
     seed = initial_seed(config.show.seed)
+    if args.command is not None:      # render and bench: SIGTERM unwinds like Ctrl-C, so the finally below runs
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "render":
             return _render(args, config, generator, seed)
@@ -142,31 +144,32 @@ def main(argv=None):
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if hasattr(generator, "close"):     # every way out ends the generator process (the app closes it too)
+            generator.close()
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _live(config, generator, seed):
     from exhibit.live import App
     from exhibit.commands import Quit
-    from exhibit.generation.process import RemoteGenerator
     from exhibit.screen.gpu import open_display
 
-    def open_model(path):
-        return RemoteGenerator(path, threads=config.worker.threads)
-
     display = open_display(config.display)
-    app = None
     try:
-        app = App(config, generator, display, seed, open_model=open_model)
+        app = App(config, generator, display, seed)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
         signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
-        app.run()
+        app.run()                 # closes every process the show started, however it ends
     except KeyboardInterrupt:
         pass
     finally:
         display.close()
-        generator.close()
-        if app is not None:       # /exhibit/model may have swapped in another generator process
-            app.worker.generation.generator.close()
     return 0
 
 

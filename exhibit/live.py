@@ -13,7 +13,6 @@ Plug-in points for live control (exhibit/osc/ and friends):
 import collections
 import logging
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -25,16 +24,20 @@ from exhibit.show.clock import RealClock
 from exhibit.screen.compositor import Compositor
 from exhibit.stage import Stage
 from exhibit.generation.worker import Worker
+from exhibit.service.notify import Notifier
 
 log = logging.getLogger("exhibit")
 
 
 class App:
+    """The show on a display. It owns its child processes: the generator process it is given, any it loads for
+    /exhibit/model, the OSC receiver; `run` closes them all on its way out, however it leaves."""
+
     def __init__(self, config, generator, display, seed, osc=True, open_model=None):
         from exhibit.control import keyboard, scenes
 
         self.config = config
-        self.open_model = open_model or model.load_generator   # how /exhibit/model loads a file
+        self.open_model = open_model or self._open_model       # how /exhibit/model loads a file
         self.display = display
         self.queue = c.CommandQueue()
         self.on_change = []
@@ -49,9 +52,11 @@ class App:
         tiles = config.grid.rows * config.grid.cols
         self.worker = Worker(self.stage.generation, self.stage.show, tiles, config.worker.batch)
         self.inputs = []
+        self.notifier = Notifier()                          # systemd: READY, WATCHDOG, STATUS, STOPPING
+        self._announced = False                             # READY=1 sent
         self.frame_times = collections.deque(maxlen=240)    # seconds between presented frames, for fps
         self.work_times = collections.deque(maxlen=240)     # seconds of each frame spent working, not waiting
-        self._loaded = None                                 # (name, generator or error) from a model loading thread
+        self._loading = None                                # (name, generator still loading): at most one
         self._shoot = False                                 # a screenshot is due after this frame is drawn
         self._started = None                                # clock time the show began (all tiles had a frame)
         self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
@@ -90,10 +95,24 @@ class App:
                 elif deadline > now:
                     time.sleep(deadline - now)
         finally:
-            for source in self.inputs:
-                source.stop()
-            self.worker.stop()
-            self.stage.compositor.release()
+            self.close()
+
+    def close(self):
+        """End what the show started: OSC receiver, generator processes (loading, pending and drawing), the
+        generation thread. Safe to call more than once."""
+        self.notifier.stopping()
+        for source in self.inputs:
+            source.stop()
+        self.inputs = []
+        self.worker.stop(then=self._close_generators)
+        self.stage.compositor.release()
+
+    def _close_generators(self):
+        if self._loading is not None:
+            _close(self._loading[1])
+            self._loading = None
+        for generator in self.worker.generators():
+            _close(generator)
 
     def _input(self):
         """Keys become Commands; all queued Commands are applied. Returns True if the show changed."""
@@ -127,12 +146,21 @@ class App:
         self.display.present()
 
     def _report(self, now, changed):
-        """Status twice a second; the new state to on_change listeners after a change."""
+        """Status twice a second; the new state to on_change listeners after a change; the watchdog ping."""
         if now - self._status_mark[0] >= 0.5:
             self._measure(now, self._status_mark)
             self._status_mark = (now, self.worker.generated)
         if changed:
             self._notify_change()
+        # From this loop and nowhere else: if it freezes, the pings stop and systemd restarts the show.
+        self.notifier.ping(now)
+        if self._started is not None:
+            stats = self.stage.stats
+            text = f"{stats['fps']:.1f} fps, model {self.stage.model_name}, {stats['tiles_per_s']:.0f} fresh tiles/s"
+            if not self._announced:
+                self._announced = True      # the first full grid is on screen
+                self.notifier.ready(text)
+            self.notifier.status(now, text)
 
     def _measure(self, now, mark):
         stats = self.stage.stats
@@ -201,8 +229,15 @@ class App:
         self.stage.notify(f"screenshot {path.name}", 3.0)
         return path
 
+    def _open_model(self, path):
+        from exhibit.generation.process import RemoteGenerator
+        return RemoteGenerator(path, threads=self.config.worker.threads, wait=False)
+
     def load_model(self, name):
-        """Load a generator from the models folder in the background; the show goes on with the old one."""
+        """Load a generator from the models folder in a generator process; the show goes on with the old one.
+
+        At most one load is in flight: a newer request ends the one still loading (its process is killed and
+        reaped at once), so a button pressed six times starts one process, not six."""
         folder = Path(self.config.paths.models).resolve()
         path = (folder / name).resolve()
         if not path.exists() and path.suffix != ".keras":
@@ -210,25 +245,44 @@ class App:
         if path.parent != folder:
             log.warning("LoadModel: %r is not a file inside %s", name, folder)
             return
-
-        def load():
-            try:
-                self._loaded = (name, self.open_model(path))
-            except model.ModelFileError as error:
-                self._loaded = (name, error)
-
+        if not path.is_file():               # said at once; whatever is loading goes on loading
+            self._model_failed(f"{path}: no such model file")
+            return
+        if self._loading is not None:
+            log.info("model %s: replaced by %s before it finished loading", self._loading[0], name)
+            _close(self._loading[1])
+            self._loading = None
+        log.info("loading model %s (%s)", name, path)
         self.stage.notify(f"loading model {name} …", 3.0)
-        threading.Thread(target=load, name="load-model", daemon=True).start()
+        try:
+            self._loading = (name, self.open_model(path))
+        except model.ModelFileError as error:
+            self._model_failed(error)
 
     def _finish_model_load(self):
-        if self._loaded is None:
+        """Each frame: has the model being loaded arrived? Never waits."""
+        if self._loading is None:
             return
-        (name, result), self._loaded = self._loaded, None
-        if isinstance(result, Exception):
-            log.error("model not loaded: %s", result)
-            self.stage.notify(f"model not loaded: {result}", 10.0)
+        name, generator = self._loading
+        try:
+            if hasattr(generator, "ready") and not generator.ready():
+                return
+        except model.ModelFileError as error:
+            self._loading = None
+            self._model_failed(error)
             return
-        self.worker.set_generator(result)
-        self.stage.set_model(result)
+        self._loading = None
+        self.worker.set_generator(generator)
+        self.stage.set_model(generator)
+        log.info("model %s loaded (%d px); showing it now", name, generator.resolution)
         self.stage.notify(f"model {name}")
         self._notify_change()
+
+    def _model_failed(self, error):
+        log.error("model not loaded: %s", error)
+        self.stage.notify(f"model not loaded: {error}", 10.0)
+
+
+def _close(generator):
+    if hasattr(generator, "close"):        # a generator process; one drawn in this process has nothing to end
+        generator.close()
