@@ -4,6 +4,7 @@
     python -m exhibit render --out show.mp4    the show written to a video (or a folder of PNGs)
     python -m exhibit bench                    frame rate and generation rate of the real loop
     python -m exhibit send /exhibit/mode wave  one OSC message to a running show
+    python -m exhibit service install --user   start the show at login, restart it if it ends or hangs
 """
 import argparse
 import logging
@@ -113,6 +114,9 @@ def main(argv=None):
     if argv and argv[0] == "send":                 # no TensorFlow, no pygame: answer fast
         from exhibit.control import send
         return send.main(argv[1:])
+    if argv and argv[0] == "service":              # start at boot: systemd, launchd, Task Scheduler
+        from exhibit.service import command
+        return command.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
     args = parse(argv)
     if args.command in ("render", "bench"):
