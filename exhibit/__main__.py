@@ -3,6 +3,7 @@
     python -m exhibit                          the live show, fullscreen (--windowed for a window)
     python -m exhibit render --out show.mp4    the show written to a video (or a folder of PNGs)
     python -m exhibit bench                    frame rate and generation rate of the real loop
+    python -m exhibit soak --minutes 30        the live loop fast-forwarded, watched for memory and fd leaks
     python -m exhibit send /exhibit/mode wave  one OSC message to a running show
     python -m exhibit service install --user   start the show at login, restart it if it ends or hangs
 """
@@ -35,7 +36,7 @@ def _common(parser):
 
 
 def parse(argv):
-    command = argv[0] if argv and argv[0] in ("render", "bench") else None
+    command = argv[0] if argv and argv[0] in ("render", "bench", "soak") else None
     parser = argparse.ArgumentParser(prog=f"python -m exhibit{' ' + command if command else ''}",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser)
@@ -50,6 +51,10 @@ def parse(argv):
         parser.add_argument("--seconds", type=float, default=30.0, help="length (default 30)")
         parser.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
+    elif command == "soak":
+        parser.add_argument("--size", type=_size, default=(1280, 720), help="WIDTHxHEIGHT (default 1280x720)")
+        parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
+        parser.add_argument("--trace", action="store_true", help="also diff tracemalloc snapshots of the show")
     else:
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
         parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds (default 20)")
@@ -75,10 +80,10 @@ def overrides(args):
         flags[("display", "fullscreen")] = False
     if getattr(args, "no_osc", False):
         flags[("osc", "enabled")] = False
-    if args.command == "bench":
+    if args.command in ("bench", "soak"):
         flags[("display", "fullscreen")] = False
         flags[("display", "window_size")] = list(args.size)
-        flags[("osc", "enabled")] = args.osc
+        flags[("osc", "enabled")] = getattr(args, "osc", True)
     for (section, key), value in flags.items():
         if value is not None:
             out.setdefault(section, {})[key] = value
@@ -119,10 +124,11 @@ def main(argv=None):
         return command.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
     args = parse(argv)
-    if args.command in ("render", "bench"):
+    if args.command in ("render", "bench", "soak"):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")    # no screen needed: render draws offscreen
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    _runtime_dir()
 
     from exhibit import config as settings
     from exhibit.screen.display import DisplayError
@@ -130,8 +136,11 @@ def main(argv=None):
 
     try:
         config = settings.load(args.config, overrides(args))
+        if args.command is None:          # no screen: say so now, not after the generator process has loaded
+            from exhibit.screen.display import init_video
+            init_video(config.display)
         generator = load_generator(config, separate_process=args.command != "render")
-    except (settings.ConfigError, model.ModelFileError) as error:
+    except (settings.ConfigError, model.ModelFileError, DisplayError) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
     from exhibit.show.state import initial_seed
@@ -144,6 +153,9 @@ def main(argv=None):
         if args.command == "bench":
             from exhibit import bench
             return bench.run(args, config, generator, seed)
+        if args.command == "soak":
+            from exhibit import soak
+            return soak.run(args, config, generator, seed)
         return _live(config, generator, seed)
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
@@ -153,6 +165,22 @@ def main(argv=None):
     finally:
         if hasattr(generator, "close"):     # every way out ends the generator process (the app closes it too)
             generator.close()
+
+
+def _runtime_dir():
+    """SDL warns "XDG_RUNTIME_DIR is invalid or not set" when a service or container starts the show without one
+    (a technician reads it as a fault): give it a private folder of our own then."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if sys.platform != "linux" or current and os.path.isdir(current):
+        return
+    import tempfile
+    folder = Path(tempfile.gettempdir()) / f"permeation-runtime-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid == os.getuid():
+            os.environ["XDG_RUNTIME_DIR"] = str(folder)
+    except OSError:
+        pass
 
 
 def _terminate(signum, frame):

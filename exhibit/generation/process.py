@@ -27,9 +27,50 @@ CLOSE_SECONDS = 3       # a drawing in progress may finish before the child is k
 RESTART_DELAYS = (1.0, 60.0)   # first and longest wait before restarting a child that keeps ending
 
 
+# Lines TensorFlow, absl and CUDA's stubs print on every start of a machine without a GPU, at levels that read as
+# faults to a technician ("E0000 ... failed call to cuInit: UNKNOWN ERROR"). TF_CPP_MIN_LOG_LEVEL does not reach
+# the ones printed before absl's logging starts, so they are filtered from the child's stderr; anything else passes.
+NOISE = (b"All log messages before absl::InitializeLog", b"cudart_stub.cc", b"failed call to cuInit",
+         b"cuda_platform.cc", b"cuda_executor.cc", b"Could not find cuda drivers", b"oneDNN custom operations",
+         b"TF_ENABLE_ONEDNN_OPTS", b"This TensorFlow binary is optimized", b"rebuild TensorFlow with the appropriate",
+         b"Unable to register cu", b"computation_placer.cc", b"cpu_feature_guard.cc", b"port.cc:153")
+
+
+def _quiet_stderr():
+    """Send this process's stderr (fd 2, so C++ logging too) through a filter that drops NOISE lines.
+    Returns a function that restores stderr and lets the filter write what it still holds."""
+    original = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump():
+        with os.fdopen(read, "rb") as lines, os.fdopen(os.dup(original), "wb", buffering=0) as out:
+            for line in lines:
+                if not any(noise in line for noise in NOISE):
+                    out.write(line)
+
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+
+    def restore():
+        os.dup2(original, 2)          # closes the pipe's last writer: the filter reads to the end and stops
+        thread.join(timeout=1.0)
+    return restore
+
+
 def _serve(connection, path, resolution, threads, parent_pid, tie_to_thread):
     """The child: load the model, describe it, then draw whatever latents arrive until told to stop."""
     die_with_parent(parent_pid, tie_to_thread)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")      # before TensorFlow loads: no INFO and WARNING lines
+    restore = _quiet_stderr()
+    try:
+        _draw(connection, path, resolution, threads)
+    finally:
+        restore()
+
+
+def _draw(connection, path, resolution, threads):
     # Ctrl-C and SIGTERM reach the whole process group; they are the show's to handle, and it then closes us
     # (if the show dies instead, die_with_parent ends us).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -44,6 +85,8 @@ def _serve(connection, path, resolution, threads, parent_pid, tie_to_thread):
     except model.ModelFileError as error:
         connection.send(("error", str(error)))
         return
+    # Trace the drawing graph now, so "ready" means ready: the first batch is not slower than the others.
+    generator.generate(model.seeded_latents(0, 1, generator.z_dim))
     connection.send(("ready", {"z_dim": generator.z_dim, "resolution": generator.resolution,
                                "name": generator.name, "metadata": generator.metadata}))
     while True:
@@ -198,7 +241,9 @@ class RemoteGenerator:
             process, connection = self._process, self._connection
         if process is None:
             return
-        if self._lock.acquire(timeout=CLOSE_SECONDS):     # else a drawing is stuck: no point asking politely
+        if not self._described:                           # still loading: nothing to finish, end it now
+            process.kill()
+        elif self._lock.acquire(timeout=CLOSE_SECONDS):     # else a drawing is stuck: no point asking politely
             try:
                 connection.send(None)
                 process.join(timeout=CLOSE_SECONDS)
