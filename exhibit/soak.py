@@ -8,6 +8,7 @@ sample and the growth of RSS in MB per hour, a least-squares line through the se
 half holds warm-up: graph tracing, caches filling). --trace also diffs tracemalloc snapshots of the show's own
 process (taken at the half and at the end) and prints the lines whose allocations grew most.
 """
+import logging
 import random
 import shutil
 import socket
@@ -107,6 +108,7 @@ def run(args, config, generator, seed):
             print(f"\rsoak: {t / 60:.1f}/{args.minutes:g} min", end="", file=sys.stderr, flush=True)
         return t < seconds
 
+    logging.getLogger("exhibit").setLevel(logging.WARNING)   # hundreds of commands: only trouble is news
     if args.trace:
         tracemalloc.start(12)
     try:
