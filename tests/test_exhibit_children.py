@@ -249,3 +249,14 @@ def test_a_stopped_generator_process_is_replaced_not_duplicated(monkeypatch, cap
     finally:
         remote.close()
     assert not generator_processes(zombies=True)
+
+
+@pytest.mark.slow
+def test_soak_measures_every_process_and_leaves_none(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "0.5", "--size", "320x240"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()
+            if line.split() and line.split()[0] in ("show", "generator", "osc")}
+    assert set(rows) == {"show", "generator", "osc"}, result.stdout
+    assert all("MB/h" in row for row in rows.values()) and "Traceback" not in result.stderr
