@@ -40,7 +40,7 @@ def kind(process):
 
 
 def sample(show):
-    """{kind: (rss MB, fds, threads)} for the show and its children, now."""
+    """{kind: (rss MB, fds, threads, pid)} for the show and its children, now."""
     out = {}
     for process in [show] + show.children(recursive=True):
         try:
@@ -48,7 +48,7 @@ def sample(show):
             if name is None or process.status() == psutil.STATUS_ZOMBIE:
                 continue
             fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()
-            out[name] = (process.memory_info().rss / 2**20, fds, process.num_threads())
+            out[name] = (process.memory_info().rss / 2**20, fds, process.num_threads(), process.pid)
         except psutil.Error:
             continue           # a generator being replaced as we look
     return out
@@ -155,10 +155,18 @@ def _report(samples, args, app):
             continue
         first, last = rows[0][1], rows[-1][1]
         late = [(t, s[name][0]) for t, s in half if name in s]
+        if name == "generator":      # replaced every minute: fit each process's peak, is the next one bigger?
+            peaks = {}
+            for t, s in half:
+                if name in s:
+                    pid = s[name][3]
+                    peaks[pid] = (t, max(peaks.get(pid, (t, 0.0))[1], s[name][0]))
+            late = list(peaks.values())
         rate = growth([t for t, _ in late], [v for _, v in late])
         print(f"{name:<14}{first[0]:>8.1f} MB{last[0]:>7.1f} MB{rate:>+9.1f} MB/h{first[1]:>5d}->{last[1]:<4d}"
               f"{first[2]:>4d}->{last[2]:<4d}")
-    print("(a generator process is replaced at every model swap: its row follows whichever one is drawing)")
+    print("(a generator process is replaced at every model swap: its row follows whichever one is drawing, and its "
+          "growth is fitted through each one's peak)")
 
 
 def _free_port():

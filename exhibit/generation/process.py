@@ -128,6 +128,7 @@ class RemoteGenerator:
         self._process = self._connection = None
         self._described = False
         self._why = None                            # why the child is being replaced, when not its exit code
+        self._reaped, self._exitcode = None, None    # the child last ended and reaped, and how it ended
         self.restarts = 0
         self._last_restart = -float("inf")
         self._delay = RESTART_DELAYS[0]
@@ -169,7 +170,7 @@ class RemoteGenerator:
         except (EOFError, OSError):
             self._end()
             raise model.ModelFileError(f"{self.path or 'untrained generator'}: the generator process ended while "
-                                       f"loading ({ended(self._process.exitcode)})") from None
+                                       f"loading ({ended(self._exitcode)})") from None
         except model.ModelFileError:
             self.close()
             raise
@@ -185,7 +186,7 @@ class RemoteGenerator:
         """z: float32 [N, z_dim] -> uint8 [N, R, R, 3], drawn in the child. Raises GeneratorProcessError."""
         with self._lock:
             for attempt in range(2):
-                if attempt or not self._process.is_alive():
+                if attempt or self._reaped is self._process or not self._process.is_alive():
                     self._restart()
                 try:
                     self._connection.send((z, float(psi), noise))
@@ -207,15 +208,19 @@ class RemoteGenerator:
     def _end(self):
         """Kill the child now (SIGKILL works on a stopped one too) and reap it: never two children at once."""
         process = self._process
+        if self._reaped is process:
+            return
         if process.is_alive():
             process.kill()
         process.join()
+        self._reaped, self._exitcode = process, process.exitcode
+        process.close()                    # its sentinel fd too: a show swaps models for weeks
         self._connection.close()
 
     def _restart(self):
         """Replace a child that ended or hung, after a delay that grows while it keeps ending. One log line."""
         self._end()
-        why = self._why or f"ended ({ended(self._process.exitcode)})"
+        why = self._why or f"ended ({ended(self._exitcode)})"
         self._why = None
         noticed = time.monotonic()
         self._delay = RESTART_DELAYS[0] if noticed - self._last_restart > RESTART_DELAYS[1] else \
@@ -239,7 +244,9 @@ class RemoteGenerator:
         with self._process_lock:
             self._closed.set()
             process, connection = self._process, self._connection
-        if process is None:
+        if process is None or self._reaped is process:    # never started, or already ended and reaped
+            if connection is not None:
+                connection.close()
             return
         if not self._described:                           # still loading: nothing to finish, end it now
             process.kill()
@@ -254,4 +261,6 @@ class RemoteGenerator:
         if process.is_alive():
             process.kill()
             process.join()
+        self._reaped, self._exitcode = process, process.exitcode
+        process.close()
         connection.close()
