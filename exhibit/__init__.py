@@ -1,7 +1,7 @@
 """The exhibit: a living grid of generated tiles on a screen, played live over OSC or the keyboard.
 
 Read it in this order. The folders are layers; each one's `__init__` says what it holds.
-  __main__.py   the command line: the live show, render, bench, send
+  __main__.py   the command line: the live show, render, bench, soak, send, service
   config.py     every setting, its default and what it accepts (configs/exhibit.toml)
   commands.py   the one vocabulary: Commands that keys, OSC, scenes and tests all speak
   show/         pure state and time: where each tile is on its latent path at a show time (no pygame, no TF)
@@ -14,6 +14,9 @@ Read it in this order. The folders are layers; each one's `__init__` says what i
   health.py     the heartbeat line and the memory, restarts and last OSC peer in the status
   render.py     the same stage on a fixed clock, frame by frame, to video or PNG files
   bench.py      the live loop measured
+  soak.py       the live loop fast-forwarded for many minutes, each process's memory, fds and threads watched
+  children.py   child processes end with the show, even when it is killed
+  service/      the show under a service manager: systemd's notify protocol, service files, `service install`
 Layer rules (tests/test_exhibit_layers.py enforces them): show/ imports neither pygame nor TensorFlow; the show's own
 process never imports TensorFlow (the model is drawn in the generator process); exhibit/ and train/ share only model/.
 """

@@ -3,8 +3,10 @@
     python -m exhibit                          the live show, fullscreen (--windowed for a window)
     python -m exhibit render --out show.mp4    the show written to H.264 (.mov: ProRes; a folder: PNGs)
     python -m exhibit bench                    frame rate and generation rate of the real loop
+    python -m exhibit soak --minutes 30        the live loop fast-forwarded, watched for memory and fd leaks
     python -m exhibit send /exhibit/mode wave  one OSC message to a running show
     python -m exhibit controller --out show.tosc   a TouchOSC layout for the show
+    python -m exhibit service install --user   start the show at login, restart it if it ends or hangs
 """
 import argparse
 import logging
@@ -35,7 +37,7 @@ def _common(parser):
 
 
 def parse(argv):
-    command = argv[0] if argv and argv[0] in ("render", "bench") else None
+    command = argv[0] if argv and argv[0] in ("render", "bench", "soak") else None
     program = "permeation-exhibit" if Path(sys.argv[0]).name == "permeation-exhibit" else "python -m exhibit"
     parser = argparse.ArgumentParser(prog=f"{program}{' ' + command if command else ''}",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,6 +62,10 @@ def parse(argv):
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
         parser.add_argument("--loop", action="store_true",
                             help="a seamless loop: the last frame flows into the first (no fade in)")
+    elif command == "soak":
+        parser.add_argument("--size", type=_size, default=(1280, 720), help="WIDTHxHEIGHT (default 1280x720)")
+        parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
+        parser.add_argument("--trace", action="store_true", help="also diff tracemalloc snapshots of the show")
     else:
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")
         parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds (default 20)")
@@ -87,10 +93,10 @@ def overrides(args):
         flags[("display", "fullscreen")] = False
     if getattr(args, "no_osc", False):
         flags[("osc", "enabled")] = False
-    if args.command == "bench":
+    if args.command in ("bench", "soak"):
         flags[("display", "fullscreen")] = False
         flags[("display", "window_size")] = list(args.size)
-        flags[("osc", "enabled")] = args.osc
+        flags[("osc", "enabled")] = getattr(args, "osc", True)
         from exhibit.show.schedule import DAYS
         flags.update({("schedule", day): "open" for day in DAYS})    # a measurement at night measures the show
         flags[("schedule", "restart")] = ""
@@ -168,12 +174,16 @@ def main(argv=None):
     if argv and argv[0] == "controller":
         from exhibit.control.osc import touchosc
         return touchosc.main(argv[1:])
+    if argv and argv[0] == "service":              # start at boot: systemd, launchd, Task Scheduler
+        from exhibit.service import command
+        return command.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
     args = parse(argv)
-    if args.command == "render" or args.command == "bench" and not args.display:
+    if args.command in ("render", "soak") or args.command == "bench" and not args.display:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")    # no screen needed: render draws offscreen
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    _runtime_dir()
 
     from exhibit import config as settings
     from exhibit.screen.display import DisplayError
@@ -187,8 +197,11 @@ def main(argv=None):
         config = settings.load(args.config, overrides(args))
         if args.command == "render":          # every limit of the output is checked before the model loads
             args.plan = _plan(args)
-        state, path = _saved_state(args, config)
+        if args.command is None:          # no screen: say so now, not after the generator process has loaded
+            from exhibit.screen.display import init_video
+            init_video(config.display)
         size = screen_size(args, config)
+        state, path = _saved_state(args, config, size)
         try:
             generator = load_generator(config, separate_process=args.command != "render", size=size, path=path)
         except model.ModelFileError as error:
@@ -196,7 +209,7 @@ def main(argv=None):
                 raise
             log.warning("state: the model it was drawing cannot be loaded (%s); a fresh start", error)
             state, generator = None, load_generator(config, separate_process=True, size=size)
-    except errors as error:
+    except errors + (DisplayError,) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
     if state is not None and state["z_dim"] != generator.z_dim:
@@ -205,22 +218,48 @@ def main(argv=None):
         state = None
     from exhibit.show.state import initial_seed
     seed = state["seed"] if state is not None else initial_seed(config.show.seed)
+    if args.command is not None:      # render, bench, soak: SIGTERM unwinds like Ctrl-C, so the finally below runs
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "render":
             return _render(args, config, generator, seed)
         if args.command == "bench":
             from exhibit import bench
-            try:
-                return bench.run(args, config, generator, seed)
-            finally:        # the generator process ignores SIGTERM: without this, exit would wait on it forever
-                generator.close()
+            return bench.run(args, config, generator, seed)
+        if args.command == "soak":
+            from exhibit import soak
+            return soak.run(args, config, generator, seed)
         return _live(config, generator, seed, state)
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        generator.close()     # every way out ends the generator process (the app closes those it swapped in)
 
 
-def _saved_state(args, config):
+def _runtime_dir():
+    """SDL warns "XDG_RUNTIME_DIR is invalid or not set" when a service or container starts the show without one
+    (a technician reads it as a fault): give it a private folder of our own then."""
+    current = os.environ.get("XDG_RUNTIME_DIR")
+    if sys.platform != "linux" or current and os.path.isdir(current):
+        return
+    import tempfile
+    folder = Path(tempfile.gettempdir()) / f"permeation-runtime-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.stat().st_uid == os.getuid():
+            os.environ["XDG_RUNTIME_DIR"] = str(folder)
+    except OSError:
+        pass
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _saved_state(args, config, size):
     """(state to resume or None, model file to draw with or None for the configured one): the live show only."""
     if args.command is not None:
         return None, None
@@ -228,8 +267,9 @@ def _saved_state(args, config):
         log.info("--fresh: starting afresh; the state in %s will be replaced", config.paths.state)
         return None, None
     from exhibit.show import resume
-    state, path = resume.load(config.paths.state, model_path(config), config.grid.rows, config.grid.cols)
-    if state is None or resume.same_file(path, model_path(config)):
+    configured = model_path(config, size)
+    state, path = resume.load(config.paths.state, configured, config.grid.rows, config.grid.cols)
+    if state is None or resume.same_file(path, configured):
         return state, None
     log.info("state: drawing %s again (loaded over OSC before the restart)", path)
     return state, path
@@ -251,29 +291,22 @@ def _show_files(config):
 def _live(config, generator, seed, state=None):
     from exhibit.live import App
     from exhibit.commands import Quit
-    from exhibit.generation.process import RemoteGenerator
     from exhibit.screen.gpu import open_display
-
-    def open_model(path):
-        return RemoteGenerator(path, threads=config.worker.threads)
 
     _show_files(config)
     display = open_display(config.display)
-    app, code = None, 0
+    code = 0
     try:
-        app = App(config, generator, display, seed, open_model=open_model)
-        app.upkeep.keep_state(config.paths.state, model_path(config), resumed=state)
+        app = App(config, generator, display, seed)
+        app.upkeep.keep_state(config.paths.state, model_path(config, display.size), resumed=state)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
         signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
-        app.run()
+        app.run()                 # closes every process the show started, however it ends
         code = app.exit_code      # RESTART_EXIT_CODE after the daily restart (exhibit/show/schedule.py)
     except KeyboardInterrupt:
         pass
     finally:
         display.close()
-        generator.close()
-        if app is not None:       # /exhibit/model may have swapped in another generator process
-            app.worker.generation.generator.close()
     return code
 
 

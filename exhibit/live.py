@@ -20,7 +20,6 @@ Plug-in points for live control (exhibit/control/osc/ and friends):
 import collections
 import logging
 import statistics
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from exhibit.screen.compositor import MIN_TILE, Layout
 from exhibit.screen.display import DisplayError
 from exhibit.stage import Stage
 from exhibit.generation.worker import Worker
+from exhibit.service.notify import Notifier
 
 log = logging.getLogger("exhibit")
 
@@ -50,10 +50,12 @@ def check_fits(size, grid):
 class App:
     """The live show: one Stage on a display, driven by the wall clock, fed by a Worker thread and by input.
 
-    config: from config.load. generator: a model.ImageGenerator (the App closes the ones it swaps out; the caller
-    closes the last, `app.worker.generation.generator`). display: a screen.display.Display or screen.gpu.GpuDisplay.
-    seed: the show's seed. osc: listen for OSC if the config enables it. open_model(path) -> generator: how
-    LoadModel opens a file (model.load_generator unless given; the live show passes the generator process).
+    It owns its child processes: the generator process it is given, any it loads for /exhibit/model, the OSC
+    receiver; `run` closes them all on its way out, however it leaves.
+
+    config: from config.load. generator: a model.ImageGenerator. display: a screen.display.Display or
+    screen.gpu.GpuDisplay. seed: the show's seed. osc: listen for OSC if the config enables it. open_model(path) ->
+    generator: how LoadModel opens a file (a generator process unless given; tests pass model.load_generator).
     wallclock: () -> local datetime for opening hours (default datetime.now; tests inject their own).
     """
 
@@ -62,7 +64,7 @@ class App:
         from exhibit.upkeep import Upkeep
 
         self.config = config
-        self.open_model = open_model or model.load_generator   # how /exhibit/model loads a file
+        self.open_model = open_model or self._open_model       # how /exhibit/model loads a file
         self.display = display
         self.queue = c.CommandQueue()
         self.on_change = []
@@ -78,9 +80,11 @@ class App:
         tiles = config.grid.rows * config.grid.cols
         self.worker = Worker(self.stage.generation, self.stage.show, tiles, config.worker.batch)
         self.inputs = []
+        self.notifier = Notifier()                          # systemd: READY, WATCHDOG, STATUS, STOPPING
+        self._announced = False                             # READY=1 sent
         self.frame_times = collections.deque(maxlen=240)    # seconds between presented frames, for fps
         self.work_times = collections.deque(maxlen=240)     # seconds of each frame spent working, not waiting
-        self._loaded = None                                 # (name, generator or error) from a model loading thread
+        self._loading = None                                # (name, generator still loading): at most one
         self._shoot = False                                 # a screenshot is due after this frame is drawn
         self._started = None                                # clock time the show began (all tiles had a frame)
         self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
@@ -123,11 +127,25 @@ class App:
                     break
                 deadline = self._tick(now, deadline, self.upkeep.period(period))
         finally:
-            for source in self.inputs:
-                source.stop()
-            self.worker.stop()
-            self.upkeep.close()           # the state file, last written as the show ends
-            self.stage.compositor.release()
+            self.close()
+
+    def close(self):
+        """End what the show started: OSC receiver, generator processes (loading, pending and drawing), the
+        generation thread. Safe to call more than once."""
+        self.notifier.stopping()
+        for source in self.inputs:
+            source.stop()
+        self.inputs = []
+        self.worker.stop(then=self._close_generators)
+        self.upkeep.close()           # the state file, last written as the show ends
+        self.stage.compositor.release()
+
+    def _close_generators(self):
+        if self._loading is not None:
+            self._loading[1].close()
+            self._loading = None
+        for generator in self.worker.generators():
+            generator.close()
 
     def _events(self):
         """Input: keys and window events become Commands on the queue, beside those from OSC and other threads."""
@@ -186,12 +204,21 @@ class App:
         return deadline
 
     def _report(self, now, changed):
-        """Status twice a second; the new state to on_change listeners after a change."""
+        """Status twice a second; the new state to on_change listeners after a change; the watchdog ping."""
         if now - self._status_mark[0] >= 0.5:
             self._measure(now, self._status_mark)
             self._status_mark = (now, self.worker.generated)
         if changed:
             self._notify_change()
+        # From this loop and nowhere else: if it freezes, the pings stop and systemd restarts the show.
+        self.notifier.ping(now)
+        if self._started is not None:
+            stats = self.stage.stats
+            text = f"{stats['fps']:.1f} fps, model {self.stage.model_name}, {stats['tiles_per_s']:.0f} fresh tiles/s"
+            if not self._announced:
+                self._announced = True      # the first full grid is on screen
+                self.notifier.ready(text)
+            self.notifier.status(now, text)
         outcomes, self._outcomes = self._outcomes, []
         for command, error, done in outcomes:    # after the new state: a controller hears the change, then why
             for listener in list(self.on_result):
@@ -279,9 +306,16 @@ class App:
         self.stage.notify(f"screenshot {path.name}", 3.0)
         return path
 
+    def _open_model(self, path):
+        from exhibit.generation.process import RemoteGenerator
+        return RemoteGenerator(path, threads=self.config.worker.threads, wait=False)
+
     def load_model(self, name, asked=None):
-        """Load a generator from the models folder in the background; the show goes on with the old one.
-        `asked`: the LoadModel Command, whose sender hears how it ended (see on_result)."""
+        """Load a generator from the models folder in a generator process; the show goes on with the old one.
+
+        At most one load is in flight: a newer request ends the one still loading (its process is killed and
+        reaped at once), so a button pressed six times starts one process, not six. `asked`: the LoadModel
+        Command, whose sender hears how it ended (see on_result)."""
         folder = Path(self.config.paths.models).resolve()
         path = (folder / name).resolve()
         if not path.exists() and path.suffix != ".keras":
@@ -290,28 +324,41 @@ class App:
             log.warning("LoadModel: %r is not a file inside %s", name, folder)
             self._result(asked, error=f"{name!r} is not a file in the models folder")
             return
-
-        def load():
-            try:
-                self._loaded = (name, self.open_model(path), asked)
-            except model.ModelFileError as error:
-                self._loaded = (name, error, asked)
-
+        if not path.is_file():               # said at once; whatever is loading goes on loading
+            self._model_failed(f"{path}: no such model file", asked)
+            return
+        if self._loading is not None:
+            log.info("model %s: replaced by %s before it finished loading", self._loading[0], name)
+            self._loading[1].close()
+            self._loading = None
+        log.info("loading model %s (%s)", name, path)
         self.stage.notify(f"loading model {name} …", 3.0)
-        threading.Thread(target=load, name="load-model", daemon=True).start()
+        try:
+            self._loading = (name, self.open_model(path), asked)
+        except model.ModelFileError as error:
+            self._model_failed(error, asked)
 
     def _finish_model_load(self):
-        """Switch to a model the loading thread has finished; returns True if the model changed."""
-        if self._loaded is None:
+        """Each frame: has the model being loaded arrived? Never waits. Returns True if the model changed."""
+        if self._loading is None:
             return False
-        (name, result, asked), self._loaded = self._loaded, None
-        if isinstance(result, Exception):
-            log.error("model not loaded: %s", result)
-            self.stage.notify(f"model not loaded: {result}", 10.0)
-            self._result(asked, error=f"model not loaded: {result}")
+        name, generator, asked = self._loading
+        try:
+            if hasattr(generator, "ready") and not generator.ready():
+                return False
+        except model.ModelFileError as error:
+            self._loading = None
+            self._model_failed(error, asked)
             return False
-        self.worker.set_generator(result)
-        self.stage.set_model(result)
+        self._loading = None
+        self.worker.set_generator(generator)
+        self.stage.set_model(generator)
+        log.info("model %s loaded (%d px); showing it now", name, generator.resolution)
         self.stage.notify(f"model {name}")
         self._result(asked, done=f"model {name} loaded")
         return True
+
+    def _model_failed(self, error, asked=None):
+        log.error("model not loaded: %s", error)
+        self.stage.notify(f"model not loaded: {error}", 10.0)
+        self._result(asked, error=f"model not loaded: {error}")

@@ -92,16 +92,19 @@ def test_commands_from_another_thread_apply_and_report(tmp_path, generator):
         for command in (c.SetMode("unison"), c.SetSpeed(2.5), c.ToggleStatus(), c.ToggleHelp(), c.SetCaptions(1),
                         c.ReseedTile(400), c.Screenshot(), c.LoadModel("missing.keras"), c.LoadModel("other")):
             app.queue.put(command)
-        time.sleep(2.0)
+        deadline = time.monotonic() + 180             # the model loads in a generator process of its own
+        while time.monotonic() < deadline and not any(s.get("model") == "other" for s in seen):
+            time.sleep(0.2)
+        quit_at.append(time.perf_counter())
         app.queue.put(c.Quit())
 
+    quit_at = []
     threading.Thread(target=play, daemon=True).start()
-    started = time.perf_counter()
     try:
-        app.run(seconds=20.0)
+        app.run(seconds=200.0)
     finally:
         display.close()
-    assert time.perf_counter() - started < 15, "Quit should end the show after its fade"
+    assert quit_at and time.perf_counter() - quit_at[0] < 10, "Quit should end the show after its fade"
     final = seen[-1]
     assert final["mode"] == "unison" and final["speed"] == 2.5 and final["captions"] and final["status"]
     assert final["model"] == "other"

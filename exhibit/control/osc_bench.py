@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exhibit.children import die_with_parent
 from exhibit.control import osc
 
 FLOOD_RATE = 30_000            # messages per second the flood process aims for
@@ -192,6 +193,7 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=FLOOD_RATE)
     args = parser.parse_args(argv)
+    die_with_parent(os.getppid())       # a bench that dies takes its flood with it
     sent, elapsed = flood(args.port, args.seconds, args.rate, args.host)
     print(f"{sent} messages in {elapsed:.1f} s ({sent / elapsed:.0f}/s) from another process")
     return 0

@@ -22,6 +22,7 @@ from collections import deque
 import numpy as np
 
 from model import ImageGenerator
+from exhibit.generation.process import GeneratorProcessError
 
 log = logging.getLogger("exhibit")
 
@@ -129,33 +130,50 @@ class Worker:
         self.generated = 0                       # tiles generated since start (for tiles/s)
         self._stop = threading.Event()
         self._wake = threading.Event()
-        self._new_generator = None
+        self._new_generator = None               # the next model, until this thread switches to it
+        self._swap = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="generation", daemon=True)
 
     def start(self):
         self._thread.start()
         return self
 
-    def stop(self):
+    def stop(self, then=None):
+        """Stop generating. then(): called once the thread has been told, before waiting for it (the show ends its
+        generator processes there, which also frees a thread waiting on one)."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=10)
+        if then is not None:
+            then()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def generators(self):
+        """The generator drawing now and the one waiting to replace it."""
+        with self._swap:
+            return [g for g in (self.generation.generator, self._new_generator) if g is not None]
 
     def wake(self):
         """Something changed (a command): look again now rather than after the idle nap."""
         self._wake.set()
 
     def set_generator(self, generator):
-        """Switch models between batches; every tile is regenerated."""
-        self._new_generator = generator
+        """Switch models between batches; every tile is regenerated. A model still waiting for its turn is
+        replaced and closed: the newest wins."""
+        with self._swap:
+            replaced, self._new_generator = self._new_generator, generator
+        if replaced is not None and hasattr(replaced, "close"):
+            replaced.close()
         self._wake.set()
 
     def _run(self):
         while not self._stop.is_set():
-            if self._new_generator is not None:
-                old = self.generation.generator
-                self.generation.set_generator(self._new_generator, self.show.time)
-                self._new_generator = None
+            with self._swap:
+                new, self._new_generator = self._new_generator, None
+                if new is not None:
+                    old = self.generation.generator
+                    self.generation.set_generator(new, self.show.time)
+            if new is not None:
                 old.close()     # only this thread draws with it, so it is ended here
                 self.schedule.forget()
             show = self.show
@@ -172,8 +190,13 @@ class Worker:
             started = time.perf_counter()
             try:
                 batch = self.generation.run(tiles, t, show.psi_at(t))
-            except Exception:     # a broken generator must not take the show down: keep what we have
-                log.exception("generation failed; the show keeps its last frames")
+            except Exception as error:     # a broken generator must not take the show down: keep what we have
+                if self._stop.is_set():
+                    return                 # the show is closing its generator under us
+                if isinstance(error, GeneratorProcessError):    # already explained in one line where it happened
+                    log.error("generation paused: %s; the show keeps its last frames", error)
+                else:
+                    log.exception("generation failed; the show keeps its last frames")
                 self._stop.wait(1.0)
                 continue
             if batch.fresh:

@@ -14,6 +14,7 @@ old walk to the new one over `blend_seconds`. The state is a stack of such trans
 the fold of the stack at t. Everything is a pure function of (seed, settings, transitions, t): the live show
 and a render ask for the same t and get the same latents, on any machine, at any frame rate.
 """
+import collections
 import functools
 import math
 import threading
@@ -27,9 +28,13 @@ from exhibit.config import SCHEMA
 SHOW = SCHEMA["show"]      # the defaults of mode, keyframe_seconds, blend_seconds ... are the config's
 SHARED = 0xC0FFEE          # stream id of the path that unison and wave share
 MAX_TRANSITIONS = 512      # bound on the stack under a flood of commands
+# Keyframes in use at once: 196 tiles x 2 (k and k+1) x the few specs a blend spans. A bigger cache only holds
+# latents no tile will visit again: at speed 8 tiles pass ~150 new keyframes a second, and a cache that grew to tens
+# of thousands before being cleared made the show's memory climb (and fragment) by ~100 MB an hour.
+KEYFRAME_CACHE = 4096
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=8192)
 def derive(*numbers):
     """A 64-bit seed from a tuple of non-negative ints: the same on every machine (numpy's SeedSequence)."""
     return int(np.random.SeedSequence([int(n) % 2**63 for n in numbers]).generate_state(1, np.uint64)[0])
@@ -68,7 +73,8 @@ class Choreography:
         self.row, self.col = np.divmod(np.arange(self.n), cols)
         centre = np.hypot(self.row - (rows - 1) / 2, self.col - (cols - 1) / 2)
         self.from_centre = centre / max(centre.max(), 1e-9)         # 0 at the centre, 1 at the corners
-        self._keyframes = {}
+        self._keyframes = collections.OrderedDict()     # (stream, k) -> latent, least recently used first
+        self._cache_lock = threading.Lock()
         self.loop_keyframes = None                  # set by close_loop: keyframe k is keyframe k mod this
         self._lock = threading.Lock()
         start = Spec("drift" if mode == "hold" else mode, seed, source=(rows // 2, cols // 2))
@@ -111,12 +117,16 @@ class Choreography:
         if self.loop_keyframes:
             k %= self.loop_keyframes
         key = (stream, k)
-        z = self._keyframes.get(key)
-        if z is None:
-            if len(self._keyframes) > 20_000:
-                self._keyframes.clear()
-            z = model.seeded_latents(derive(stream, k + 2**31), 1, self.z_dim)[0]
+        with self._cache_lock:                        # the generation thread and the show's thread both ask
+            z = self._keyframes.get(key)
+            if z is not None:
+                self._keyframes.move_to_end(key)
+                return z
+        z = model.seeded_latents(derive(stream, k + 2**31), 1, self.z_dim)[0]
+        with self._cache_lock:
             self._keyframes[key] = z
+            if len(self._keyframes) > KEYFRAME_CACHE:
+                self._keyframes.popitem(last=False)
         return z
 
     def _positions(self, spec, t, tiles, streams):

@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from exhibit.children import die_with_parent
 from exhibit.commands import CommandError
 from exhibit.control.osc.addresses import CONTINUOUS, PREFIX, QUERIES, Context, Rejected, pressed, translate
 from exhibit.control.osc.packets import MAX_DATAGRAM, Malformed, encode, parse
@@ -254,6 +255,8 @@ def receive(options):
     # stops us in order (and if the show dies, stdin closes and we end anyway).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if "parent" in options:
+        die_with_parent(options["parent"], options.get("tie_to_thread", False))
 
     def out(message):
         sys.stdout.write(json.dumps(message) + "\n")

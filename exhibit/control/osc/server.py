@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from exhibit import commands
+from exhibit.children import started_from_main_thread
 from exhibit.commands import CommandError, describe
 from exhibit.config import OSC_FEEDBACK_PORT as DEFAULT_FEEDBACK_PORT, OSC_PORT as DEFAULT_PORT
 from exhibit.control.osc.addresses import PREFIX, Context
@@ -66,7 +67,9 @@ class OscServer:
         """Start the receiver process; returns the port it listens on, or raises OSError saying why not."""
         root = str(Path(__file__).resolve().parents[3])    # the folder that holds exhibit/
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc", json.dumps(self._options)],
+        # The receiver ends with the show: see exhibit/children.py.
+        options = {**self._options, "parent": os.getpid(), "tie_to_thread": started_from_main_thread()}
+        self._process = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc", json.dumps(options)],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         try:
             first = json.loads(self._process.stdout.readline() or "{}")

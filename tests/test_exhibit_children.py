@@ -1,0 +1,265 @@
+"""One owner for every process the show starts: each way out returns within seconds and leaves none of them."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pygame
+import pytest
+
+from exhibit import config
+from exhibit.generation.process import RemoteGenerator
+from exhibit.live import App
+from exhibit.screen.display import Display
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
+GONE_SECONDS = 5.0
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def assert_gone(processes, seconds=GONE_SECONDS):
+    """Every process ended (a zombie waiting for a reaper that is not ours counts as ended) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    alive = processes
+    while time.monotonic() < deadline:
+        alive = [p for p in processes if _running(p)]
+        if not alive:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"still running: {[(p.pid, p.cmdline()[-1][:60]) for p in alive]}")
+
+
+def _running(process):
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def start_show(tmp_path, *extra):
+    show = subprocess.Popen([sys.executable, "-m", "exhibit", "--windowed", "--seed", "3", "--osc-port",
+                             str(free_port()), "--feedback-port", "0", "--set", "osc.bind=127.0.0.1", *extra],
+                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        line = show.stdout.readline()
+        lines.append(line)
+        if "showing 196 tiles" in line or not line:
+            break
+    assert any("showing 196 tiles" in line for line in lines), "".join(lines)[-2000:]
+    return show, lines
+
+
+@pytest.mark.parametrize("way", [pytest.param("SIGTERM", marks=pytest.mark.slow),
+                                 pytest.param("SIGINT", marks=pytest.mark.slow), "SIGKILL"])
+def test_the_live_show_leaves_no_process_behind(tmp_path, way):
+    show, lines = start_show(tmp_path)
+    try:
+        children = psutil.Process(show.pid).children(recursive=True)
+        names = [" ".join(p.cmdline()) for p in children]
+        # The generator process, the OSC receiver, and multiprocessing's resource tracker (which ends with us).
+        assert sorted(("spawn_main" in n) + 2 * ("exhibit.control.osc" in n) + 3 * ("resource_tracker" in n)
+                      for n in names) == [1, 2, 3], names
+        started = time.monotonic()
+        os.kill(show.pid, getattr(signal, way))     # the show alone, as `kill` would; the group is below
+        output, _ = show.communicate(timeout=30)
+        assert time.monotonic() - started < 10, "the show should end within seconds"
+        assert_gone(children)
+    finally:
+        if show.poll() is None:
+            os.killpg(show.pid, signal.SIGKILL)
+    said = "".join(lines) + output
+    for noise in ("cuInit", "absl::InitializeLog", "cudart_stub", "XDG_RUNTIME_DIR"):    # read as faults
+        assert noise not in said, said[-2000:]
+    if way != "SIGKILL":
+        assert show.returncode == 0, output[-2000:]
+        assert "Traceback" not in output, output[-2000:]
+
+
+def test_bench_with_osc_prints_its_result_and_exits(tmp_path):
+    """It used to print the result and then wait forever on a generator process that ignored SIGTERM."""
+    bench = subprocess.Popen([sys.executable, "-m", "exhibit", "bench", "--osc", "--seconds", "2", "--size", "320x240",
+                              "--set", f"osc.port={free_port()}", "--set", "osc.bind=127.0.0.1",
+                              "--set", "osc.feedback_port=0"],
+                             cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             start_new_session=True)
+    seen = {}
+    try:
+        deadline = time.monotonic() + 240
+        while bench.poll() is None and time.monotonic() < deadline:
+            for child in psutil.Process(bench.pid).children(recursive=True) if bench.poll() is None else []:
+                seen.setdefault(child.pid, child)
+            time.sleep(0.2)
+        output, _ = bench.communicate(timeout=30)
+    finally:
+        if bench.poll() is None:
+            os.killpg(bench.pid, signal.SIGKILL)
+    assert bench.returncode == 0, output[-2000:]
+    assert "osc_p50_frames=" in output.strip().splitlines()[-1], output[-2000:]
+    assert len(seen) >= 3, "the generator, the OSC receiver and the flood should have run"
+    assert_gone(list(seen.values()), seconds=1.0)
+
+
+def test_render_leaves_no_process_behind(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exhibit", "render", "--out", str(tmp_path / "frames"),
+                             "--seconds", "0.2", "--fps", "10", "--size", "160x120"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 2
+
+
+@pytest.mark.parametrize("way", ["quit key", "exception"])
+def test_the_app_closes_its_generator_process_on_quit_and_on_an_exception(tmp_path, way):
+    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+                                 "show": {"fade_in": 0.0, "fade_out": 0.2}, "osc": {"enabled": False},
+                                 "paths": {"scenes": str(tmp_path / "scenes.json")}})
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    generator = RemoteGenerator(None, resolution=32)
+    ours = [p for p in psutil.Process().children(recursive=True)
+            if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())]   # the tracker is pytest's
+    assert len(ours) == 1
+    display = Display(cfg.display)
+    app = App(cfg, generator, display, seed=1)
+
+    shown = []
+
+    def on_frame(app, now):
+        if app.stage.ready():
+            shown.append(now)
+            if way == "exception":
+                raise RuntimeError("a bug in the loop")
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="\x1b",
+                                                 scancode=0))
+        return True
+
+    started = time.monotonic()
+    try:
+        if way == "exception":
+            with pytest.raises(RuntimeError, match="a bug in the loop"):
+                app.run(seconds=120, on_frame=on_frame)
+        else:
+            app.run(seconds=120, on_frame=on_frame)
+    finally:
+        display.close()
+    assert shown and time.monotonic() - started < 100
+    assert_gone(ours, seconds=1.0)
+
+
+def generator_processes(zombies=False):
+    """Our generator processes now running (with zombies=True: also those ended but not reaped)."""
+    found = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                if zombies:
+                    found.append(process)
+            elif "spawn_main" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.mark.slow
+def test_six_model_requests_in_a_second_load_one_model_at_a_time(tmp_path):
+    """A controller's button pressed six times: one load in flight, the newest wins, the others end at once."""
+    import model
+    from exhibit import commands as c
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for k in range(6):
+        model.save_generator(model.new_generator(32, seed=k, width=16).network, models / f"m{k}.keras")
+    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+                                 "show": {"fade_in": 0.0, "fade_out": 0.2}, "osc": {"enabled": False},
+                                 "paths": {"scenes": str(tmp_path / "scenes.json"), "models": str(models)}})
+    display = Display(cfg.display)
+    app = App(cfg, RemoteGenerator(None, resolution=32), display, seed=1)
+    counts, sent, crowd = [], [], []
+
+    def press():                                       # six presses in a second, as from a controller
+        for k in range(6):
+            app.queue.put(c.LoadModel(f"m{k}"))
+            sent.append(time.monotonic())
+            time.sleep(0.15)
+
+    def on_frame(app, now):
+        found = generator_processes()
+        counts.append(len(found))
+        if len(found) > 2:
+            crowd.append([(p.pid, p.create_time()) for p in found])
+        if app.stage.ready() and not sent:
+            threading.Thread(target=press, daemon=True).start()
+        return not (len(sent) == 6 and app.stage.model_name == "m5" and time.monotonic() - sent[-1] > 2)
+
+    try:
+        app.run(seconds=400, on_frame=on_frame)
+    finally:
+        display.close()
+    assert app.stage.model_name == "m5" and sent[-1] - sent[0] < 1.5
+    assert max(counts) <= 2, f"at most the drawing generator and one loading, got {crowd[:3]}"
+    assert not generator_processes(zombies=True), "every replaced process is reaped"
+
+
+def test_a_stopped_generator_process_is_replaced_not_duplicated(monkeypatch, caplog):
+    from exhibit.generation import process
+
+    remote = RemoteGenerator(None, resolution=32)
+    try:
+        import model
+        z = model.seeded_latents(1, 2, remote.z_dim)
+        before = remote.generate(z)                          # the first call also traces the graph: slow
+        monkeypatch.setattr(process, "ANSWER_SECONDS", 3)
+        stopped = psutil.Process(remote._process.pid)
+        stopped.suspend()                                   # SIGSTOP, as a debugger or a frozen driver would
+        counts = []
+        watching = True
+
+        def watch():
+            while watching:
+                counts.append(len(generator_processes()))
+                time.sleep(0.05)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            again = remote.generate(z)                       # waits 3 s, kills, restarts, draws
+        finally:
+            watching = False
+            watcher.join()
+        assert (again == before).all()
+        assert not _running(stopped), "the stopped process should be killed and reaped"
+        assert max(counts) == 1, "never two generator processes side by side"
+        assert remote.restarts == 1
+        assert any("did not answer for 3 s (stopped or hung) and was killed; restarted in" in r.message for r in caplog.records)
+        remote._process.kill()                              # and one killed outright: one line, no traceback
+        remote.generate(z)
+        lines = [r.message for r in caplog.records if "ended (signal 9); restarted in" in r.message]
+        assert len(lines) == 1 and not any(r.exc_info for r in caplog.records)
+    finally:
+        remote.close()
+    assert not generator_processes(zombies=True)
+
+
+@pytest.mark.slow
+def test_soak_measures_every_process_and_leaves_none(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "0.5", "--size", "320x240"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()
+            if line.split() and line.split()[0] in ("show", "generator", "osc")}
+    assert set(rows) == {"show", "generator", "osc"}, result.stdout
+    assert all("MB/h" in row for row in rows.values()) and "Traceback" not in result.stderr
