@@ -123,7 +123,7 @@ def test_render_leaves_no_process_behind(tmp_path):
 
 @pytest.mark.parametrize("way", ["quit key", "exception"])
 def test_the_app_closes_its_generator_process_on_quit_and_on_an_exception(tmp_path, way):
-    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [240, 180], "fps": 30},
                                  "show": {"fade_in": 0.0, "fade_out": 0.2}, "osc": {"enabled": False},
                                  "paths": {"scenes": str(tmp_path / "scenes.json")}})
     before = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -183,7 +183,7 @@ def test_six_model_requests_in_a_second_load_one_model_at_a_time(tmp_path):
     models.mkdir()
     for k in range(6):
         model.save_generator(model.new_generator(32, seed=k, width=16).network, models / f"m{k}.keras")
-    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [240, 180], "fps": 30},
                                  "show": {"fade_in": 0.0, "fade_out": 0.2}, "osc": {"enabled": False},
                                  "paths": {"scenes": str(tmp_path / "scenes.json"), "models": str(models)}})
     display = Display(cfg.display)

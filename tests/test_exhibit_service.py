@@ -58,7 +58,7 @@ def test_ready_after_the_first_grid_pings_from_the_render_loop_and_stopping(tmp_
     systemd = FakeSystemd(name if kind == "path" else "\0" + name[1:])
     monkeypatch.setenv("NOTIFY_SOCKET", name)
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")           # WatchdogSec=1: a ping every 0.5 s
-    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+    cfg = config.load(overrides={"display": {"fullscreen": False, "window_size": [240, 180], "fps": 30},
                                  "show": {"fade_in": 0.0}, "osc": {"enabled": False},
                                  "paths": {"scenes": str(tmp_path / "scenes.json")}})
     display = Display(cfg.display)

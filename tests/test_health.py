@@ -30,7 +30,7 @@ def test_heartbeat_and_status_report_memory_restarts_and_the_last_peer(tmp_path,
     monkeypatch.setattr(health, "MEASURE_EVERY", 0.5)
     port, peer = free_port(), Peer()
     cfg = config.load(overrides={
-        "display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+        "display": {"fullscreen": False, "window_size": [240, 180], "fps": 30},
         "grid": {"rows": 3, "cols": 3}, "worker": {"batch": 9}, "show": {"fade_in": 0.0, "fade_out": 0.2},
         "osc": {"bind": "127.0.0.1", "port": port, "feedback_port": 0},
         "paths": {"data": str(tmp_path)}})

@@ -141,7 +141,8 @@ def test_noise_numbers_give_each_image_its_own_fixed_grain(tiny):
         images = tiny.generate(z, noise=[0, 0, 7]).astype(int)
         assert np.array_equal(images[0], images[1])
         assert np.abs(images[2] - images[0]).mean() > 1
-        assert np.array_equal(tiny.generate(z[:1], noise=[7]), images[2:3].astype(np.uint8))
+        alone = tiny.generate(z[:1], noise=[7]).astype(int)   # another batch size may pick another float kernel:
+        assert np.abs(alone - images[2:3]).max() <= 1            # the same picture, to the last rounding step
         with pytest.raises(ValueError, match="one number per latent"):
             tiny.generate(z, noise=[1, 2])
     finally:

@@ -129,7 +129,7 @@ def test_the_live_show_closes_goes_dark_stops_generating_and_opens_again(tmp_pat
     from exhibit.screen.display import Display
 
     cfg = config.load(overrides={
-        "display": {"fullscreen": False, "window_size": [160, 120], "fps": 30},
+        "display": {"fullscreen": False, "window_size": [240, 180], "fps": 30},
         "grid": {"rows": 3, "cols": 3}, "worker": {"batch": 9},
         "show": {"fade_in": 0.2, "fade_out": 0.2, "status": False}, "osc": {"enabled": False},
         "schedule": {**{d: "closed" for d in DAYS}, "monday": "10:00-18:00, 18:10-20:00", "restart": "18:30"},
