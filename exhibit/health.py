@@ -24,9 +24,9 @@ MB = 1024 * 1024
 def processes(app):
     """{label: psutil.Process} for the show's own process and every process it started (children's children too)."""
     known = {}
-    process = getattr(app.worker.generation.generator, "_process", None)      # a RemoteGenerator's child
-    if process is not None and process.pid:
-        known[process.pid] = "generator"
+    pid = getattr(app.worker.generation.generator, "pid", None)               # a RemoteGenerator's child
+    if pid:
+        known[pid] = "generator"
     for source in app.inputs:
         process = getattr(source, "_process", None)                           # the OSC receiver
         if process is not None:

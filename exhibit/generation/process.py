@@ -187,6 +187,15 @@ class RemoteGenerator:
         self._described = True
         return True
 
+    @property
+    def pid(self):
+        """The generator process's id, or None while there is none (not started, or ended and reaped)."""
+        process = self._process
+        try:
+            return None if process is None or process is self._reaped else process.pid
+        except ValueError:                  # closed between the two looks
+            return None
+
     def generate(self, z, psi=1.0, noise=None):
         """z: float32 [N, z_dim] -> uint8 [N, R, R, 3], drawn in the child. Raises GeneratorProcessError."""
         with self._lock:
