@@ -55,7 +55,7 @@ def wait_for(predicate, process, timeout=900):
 
 
 def test_two_replicas_train_with_finite_losses_and_stay_identical():
-    result = run([sys.executable, str(ROOT / "tests" / "replica_probe.py")])
+    result = run([sys.executable, str(ROOT / "tests" / "replica_probe.py")], timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["replicas"] == 2
@@ -257,8 +257,13 @@ def test_ctrl_c_answers_at_once_and_a_third_quits_without_saving(two_step_run, i
     third = output.index("quit without saving: the next start resumes from step 2.")
     assert first < second < third
     assert "checkpoint saved" not in output
-    # The checkpoint the first Ctrl-C started may be cut off mid-write: only its temporary file remains.
-    assert [p.name for p in (out / "checkpoints").iterdir() if not p.name.startswith(".")] == ["step-00000002.npz"]
+    # The save the first Ctrl-C started may or may not have finished when the third came; either way every
+    # checkpoint in place reads completely (a cut-off write leaves only a temporary file, removed at the next start).
+    from train import checkpoint
+
+    assert "step-00000002.npz" in os.listdir(out / "checkpoints")
+    for path in checkpoint.all_checkpoints(out):
+        checkpoint.read_state(path)
 
 
 def test_sample_sheets_carry_their_step_and_progress_png_shows_them_all(tmp_path):
