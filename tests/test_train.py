@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -240,32 +241,42 @@ def test_a_generator_with_nan_weights_is_refused_everywhere(two_step_run, image_
     assert not (tmp_path / "x.keras").exists()
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: passed alone and in the full run, failed once in a fresh-clone "
-                                        "CI run; three SIGINTs race the step and the save")
-def test_ctrl_c_answers_at_once_and_a_third_quits_without_saving(two_step_run, image_folder, small_config,
-                                                                     tmp_path):
-    out = copy_run(two_step_run, tmp_path)
-    process = subprocess.Popen(train_command(image_folder, out, "--config", str(small_config), "--steps", "1000",
-                                             "--sample-every", "2"),
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    wait_for(lambda: (out / "samples" / "step-00000006.png").exists(), process)
-    for _ in range(3):
-        process.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-    output, _ = process.communicate(timeout=120)
-    assert process.returncode == 130, output[-3000:]
-    first = output.index("stopping after this step, saving a checkpoint…")
-    second = output.index("quitting now would lose the training since step 2. Press Ctrl-C once more")
-    third = output.index("quit without saving: the next start resumes from step 2.")
-    assert first < second < third
-    assert "checkpoint saved" not in output
-    # The save the first Ctrl-C started may or may not have finished when the third came; either way every
-    # checkpoint in place reads completely (a cut-off write leaves only a temporary file, removed at the next start).
-    from train import checkpoint
+STOP_REQUEST_PROBE = """
+import sys, time
+from train.loop import StopRequest
+stop = StopRequest()
+stop.step, stop.last_saved = 7, 6
+print("in a step", flush=True)
+time.sleep(600)   # the main thread busy in a long step, as it is inside TensorFlow
+"""
 
-    assert "step-00000002.npz" in os.listdir(out / "checkpoints")
-    for path in checkpoint.all_checkpoints(out):
-        checkpoint.read_state(path)
+
+def test_ctrl_c_answers_at_once_and_a_third_quits_without_saving():
+    """The StopRequest of a real training process, its main thread held inside a step that does not end.
+
+    Each Ctrl-C is sent once the previous one was answered, so the test sees the three answers a person sees,
+    whatever the step's length; the save that the first one starts is tested end to end by the SIGTERM test.
+    """
+    process = subprocess.Popen([sys.executable, "-c", STOP_REQUEST_PROBE], cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True)   # TensorFlow's start-up lines go to stderr
+    try:
+        def next_line(within):
+            ready, _, _ = select.select([process.stdout], [], [], within)
+            assert ready, f"no answer within {within} s"
+            return process.stdout.readline().strip()
+
+        assert next_line(120) == "in a step"
+        answers = []
+        for _ in range(3):
+            process.send_signal(signal.SIGINT)
+            answers.append(next_line(5))   # at once, although the step never ends
+        assert process.wait(timeout=10) == 130
+    finally:
+        process.kill()
+    assert answers == ["stopping after this step, saving a checkpoint…",
+                       "still finishing step 8 to save it; quitting now would lose the training since step 6. "
+                       "Press Ctrl-C once more to quit without saving.",
+                       "quit without saving: the next start resumes from step 6."]
 
 
 def test_sample_sheets_carry_their_step_and_progress_png_shows_them_all(tmp_path):
