@@ -226,6 +226,8 @@ def test_a_pattern_reaches_other_addresses_too():
     assert osc.translate(f"{P}/row/1/reseed", [9]) == [c.ReseedTiles(tuple(range(14, 28)), 9)]
     assert osc.translate(f"{P}/column/2/reseed", []) == [c.ReseedTiles(tuple(range(2, 196, 14)))]
     assert osc.translate(f"{P}/tile/{{3,4}}/hold", [1]) == [c.HoldTile(3, True), c.HoldTile(4, True)]
+    assert osc.translate(f"{P}/hold/release", []) == [c.SetHolds(())]
+    assert osc.translate(f"{P}/hold/release", [0]) == [], "a push button's release does nothing"
 
 
 @pytest.mark.parametrize("pattern,reason", [

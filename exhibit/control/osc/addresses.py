@@ -18,7 +18,7 @@ from pathlib import Path
 from exhibit.commands import (
     MAX_BRIGHTNESS, MAX_PSI, MAX_SLOT, MAX_SPEED, MODES, HoldTile, Identify, LoadModel, Pause, RecallScene,
     Reseed, ReseedTile, ReseedTiles, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions,
-    SetMode, SetPsi, SetSpeed, StartWave, TestPattern)
+    SetHolds, SetMode, SetPsi, SetSpeed, StartWave, TestPattern, column_tiles, row_tiles)
 from exhibit.config import SCHEMA
 from exhibit.control.osc.packets import IMPULSE
 
@@ -201,13 +201,11 @@ def _tiles(ctx, hits):
 
 
 def _row(ctx, r):
-    r = _index(r, ctx.rows, "row")
-    return tuple(range(r * ctx.cols, (r + 1) * ctx.cols))
+    return row_tiles(_index(r, ctx.rows, "row"), ctx.cols)
 
 
 def _column(ctx, c):
-    c = _index(c, ctx.cols, "column")
-    return tuple(range(c, ctx.rows * ctx.cols, ctx.cols))
+    return column_tiles(_index(c, ctx.cols, "column"), ctx.rows, ctx.cols)
 
 
 # --- the table -----------------------------------------------------------------------------------------------
@@ -249,6 +247,8 @@ ROUTES = [
           group=lambda ctx, args, hits: [ReseedTiles(_tiles(ctx, hits))] if pressed(args) else []),
     Route("/tile/{tile}/hold", lambda ctx, args, tile: [HoldTile(_tile(ctx, tile), _toggle(args, "hold"))], "i",
           (0, 1), "1 freezes the tile where it is while the others move; 0 lets it go"),
+    Route("/hold/release", lambda ctx, args: [SetHolds()] if pressed(args) else [],
+          description="let every held tile move again (a button)"),
     Route("/row/{row}/reseed", lambda ctx, args, row: [ReseedTiles(_row(ctx, row), _seed(args))], "i",
           (0, 2**32 - 1), "new paths for one row of tiles (0 is the top); an optional seed"),
     Route("/column/{column}/reseed", lambda ctx, args, column: [ReseedTiles(_column(ctx, column), _seed(args))],
