@@ -216,7 +216,7 @@ class Route:
 
     types: the OSC type tags it takes ("" for a button: no argument, or 1 to press and 0 to release);
     range: (lo, hi) of its argument, or the values it accepts; value: the snapshot key its current value
-    lives under, for OSCQuery and feedback."""
+    lives under, for OSCQuery and feedback ("held": 1 while the address's tile is in the held list)."""
     path: str
     handler: object                   # (ctx, args, **placeholders) -> [Command]
     types: str = ""
@@ -246,7 +246,7 @@ ROUTES = [
           else [], description="a new path for one tile (a button)",
           group=lambda ctx, args, hits: [ReseedTiles(_tiles(ctx, hits))] if pressed(args) else []),
     Route("/tile/{tile}/hold", lambda ctx, args, tile: [HoldTile(_tile(ctx, tile), _toggle(args, "hold"))], "i",
-          (0, 1), "1 freezes the tile where it is while the others move; 0 lets it go"),
+          (0, 1), "1 freezes the tile where it is while the others move; 0 lets it go", "held"),
     Route("/hold/release", lambda ctx, args: [SetHolds()] if pressed(args) else [],
           description="let every held tile move again (a button)"),
     Route("/row/{row}/reseed", lambda ctx, args, row: [ReseedTiles(_row(ctx, row), _seed(args))], "i",

@@ -5,8 +5,10 @@ from exhibit.commands import MODES
 from exhibit.control.osc.addresses import LEVELS, PREFIX
 
 
-def state_messages(snapshot):
-    """The messages that put a controller's faders and buttons where the show is."""
+def state_messages(snapshot, tiles=0):
+    """The messages that put a controller's faders and buttons where the show is: [(address, args)].
+    tiles: how many tiles the grid has; each gets `/exhibit/tile/{n}/hold 1.0` (held) or 0.0, so a grid of
+    hold toggles shows which tiles stand still."""
     out = []
     for level in LEVELS:
         if level.name in snapshot:
@@ -19,6 +21,9 @@ def state_messages(snapshot):
         out.append((f"{PREFIX}/pause", (float(bool(snapshot["paused"])),)))
     if "captions" in snapshot:
         out.append((f"{PREFIX}/captions", (float(bool(snapshot["captions"])),)))
+    if "held" in snapshot and tiles:
+        held = set(snapshot["held"])
+        out += [(f"{PREFIX}/tile/{n}/hold", (float(n in held),)) for n in range(tiles)]
     if snapshot.get("model") is not None:
         out.append((f"{PREFIX}/model", (str(snapshot["model"]),)))
     return out
