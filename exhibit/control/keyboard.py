@@ -35,7 +35,7 @@ HELP = [
     ("1-9", "recall scene"),
     ("Shift+1-9", "save scene"),
     ("F / F11", "fullscreen / window"),
-    ("I", "identify: machine name, addresses, OSC port (10 s)"),
+    ("I", "identify: machine name, addresses, OSC and OSCQuery ports (10 s)"),
     ("T", "projector test pattern on / off"),
     ("P / F12", "screenshot"),
     ("Esc / Q", "quit (kiosk: press twice, or disabled)"),
