@@ -1,4 +1,5 @@
 """Feedback: state -> messages, so that a controller's faders and buttons follow the show."""
+import functools
 import math
 
 from exhibit.commands import MODES
@@ -23,10 +24,16 @@ def state_messages(snapshot, tiles=0):
         out.append((f"{PREFIX}/captions", (float(bool(snapshot["captions"])),)))
     if "held" in snapshot and tiles:
         held = set(snapshot["held"])
-        out += [(f"{PREFIX}/tile/{n}/hold", (float(n in held),)) for n in range(tiles)]
+        out += [(address, (float(n in held),)) for n, address in enumerate(_hold_addresses(tiles))]
     if snapshot.get("model") is not None:
         out.append((f"{PREFIX}/model", (str(snapshot["model"]),)))
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _hold_addresses(tiles):
+    """`/exhibit/tile/{n}/hold` for n in 0..tiles-1, made once: feedback goes out after every frame that changed."""
+    return tuple(f"{PREFIX}/tile/{n}/hold" for n in range(tiles))
 
 
 STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames", "schedule",

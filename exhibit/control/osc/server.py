@@ -115,6 +115,11 @@ class OscServer:
     def alive(self):
         return self._process.poll() is None
 
+    @property
+    def pid(self):
+        """The receiver process's id (for measuring it: `bench --osc`)."""
+        return self._process.pid
+
     def _relay(self):
         """Relay the receiver's batches; should it ever end on its own, say so and start another."""
         delay = 1.0
