@@ -4,8 +4,9 @@
 none). Digits are matched by key and by their physical position, so scenes work on AZERTY keyboards
 too, where the digit row needs Shift. Keys pressed with Ctrl, Alt or the system key are left to the
 system. E and D play the grid a line at a time: each press reseeds the next row (top to bottom) or the next
-column (left to right), wrapping round, so pressing E fourteen times sweeps the whole grid. Closing the window (or the system asking the program to end) always quits; in kiosk mode only
-the keyboard's own quit keys are restrained.
+column (left to right), wrapping round, so pressing E fourteen times sweeps the whole grid. Closing the window
+(or the system asking the program to end) always quits; in kiosk mode only the keyboard's own quit keys are
+restrained.
 """
 import time
 

@@ -71,8 +71,8 @@ def bench(app, seconds):
     print(f"osc flood: {sent}; the server read {got['received']}, superseded {got['superseded']}, rejected "
           f"{got['rejected']}, dropped {got['malformed']} malformed; fps {fps_quiet:.1f} quiet, {probe.fps:.1f} flooded")
     print(f"cpu while flooded: receiver {cpu[0]:.0%} of a core, show's process {cpu[1]:.0%}, flood sender "
-          f"{cpu[2]:.0%}; load average {load:.1f} on {os.cpu_count()} cores (a receiver that lags while under one "
-          f"core is waiting for a CPU)")
+          f"{cpu[2]:.0%}; load average {load:.1f} on {os.cpu_count()} cores (a receiver that lags while under "
+          f"one core is waiting for a CPU)")
     print(matching_cost())
     return {"osc_p50_frames": max(quiet["p50"], flooded["p50"]), "osc_p99_frames": max(quiet["p99"], flooded["p99"])}
 
