@@ -180,6 +180,31 @@ class HoldTile(Command):
 
 
 @dataclass(frozen=True)
+class SetHolds(Command):
+    """Hold exactly these tiles (each frozen where it is now; held ones stay as they are) and let every other
+    tile move again. SetHolds(()) releases them all. For scenes and the keyboard; OSC holds one tile at a time."""
+    tiles: tuple = ()
+
+    def __post_init__(self):
+        if isinstance(self.tiles, (str, bytes)) or not hasattr(self.tiles, "__iter__"):
+            raise CommandError(f"SetHolds: tiles must be a list of tile numbers, got {self.tiles!r}")
+        tiles = tuple(_integer("SetHolds", "tile", t, 0, 10_000) for t in self.tiles)
+        if len(tiles) > 10_000:
+            raise CommandError(f"SetHolds: give at most 10000 tiles, got {len(tiles)}")
+        self._set("tiles", tuple(sorted(set(tiles))))
+
+
+def row_tiles(row, cols):
+    """Row-major tile numbers of row `row` (0 is the top) in a grid `cols` tiles wide."""
+    return tuple(range(row * cols, (row + 1) * cols))
+
+
+def column_tiles(column, rows, cols):
+    """Row-major tile numbers of column `column` (0 is the left) in a rows x cols grid."""
+    return tuple(range(column, rows * cols, cols))
+
+
+@dataclass(frozen=True)
 class StartWave(Command):
     """Switch to wave mode with the wave spreading from the tile at (row, col)."""
     row: int

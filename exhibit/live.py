@@ -72,7 +72,7 @@ class App:
         self._outcomes = []          # (command, error, done) for on_result, sent after this frame's feedback
         self.frames = 0
         self.osc = osc and config.osc.enabled
-        self.keyboard = keyboard.Keyboard(quit=config.keys.quit)
+        self.keyboard = keyboard.Keyboard(quit=config.keys.quit, rows=config.grid.rows, cols=config.grid.cols)
         self.scenes = scenes.SceneStore(config.paths.scenes)
         check_fits(display.size, config.grid)
         self.stage = Stage(config, generator, display.size, display.surface, seed, help_lines=keyboard.HELP,

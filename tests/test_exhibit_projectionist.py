@@ -49,3 +49,33 @@ def test_cursor_is_hidden_in_fullscreen_and_shown_in_a_window():
         assert not pygame.mouse.get_visible()
     finally:
         display.close()
+
+
+def test_identify_shows_the_oscquery_port_next_to_the_osc_ports():
+    """What a technician across the room reads: the OSC port (UDP and TCP), where replies go and the OSCQuery
+    HTTP port, on the panel itself, not only in the log."""
+    from exhibit.screen.overlays import Overlays, load_names
+    from exhibit.screen.patterns import identity
+
+    osc = config.load(overrides={"osc": {"port": 8100, "feedback_port": 9100, "query_port": 8123}}).osc
+    lines = identity(osc, "default-64")
+    labels = [label for label, _ in lines]
+    assert dict(lines)["OSC"] == "8100 (UDP and TCP)" and dict(lines)["OSCQuery"] == "8123 (HTTP)"
+    assert "9100" in dict(lines)["replies to"]
+    assert labels.index("OSCQuery") == labels.index("OSC") + 2, "the OSC ports together"
+    off = config.load(overrides={"osc": {"query_port": 0}}).osc
+    assert dict(identity(off, "m"))["OSCQuery"] == "off"
+    assert identity(config.load(overrides={"osc": {"enabled": False}}).osc, "m")[2] == ("OSC", "off")
+
+    # On the panel: drawn with another query port, only the OSCQuery row's pixels change.
+    pygame.font.init()
+    overlays = Overlays(load_names(), 1080)
+    other = [(k, "8999 (HTTP)" if k == "OSCQuery" else v) for k, v in lines]
+    a = pygame.surfarray.array3d(overlays.panel("a", lines, scale=2))
+    b = pygame.surfarray.array3d(overlays.panel("b", other, scale=2))
+    assert a.shape == b.shape
+    rows = sorted(set(int(y) for y in (a != b).any(axis=(0, 2)).nonzero()[0]))
+    line_h = overlays.font(overlays.unit * 2).get_linesize()
+    pad = overlays.unit
+    row = labels.index("OSCQuery")
+    assert rows and pad + row * line_h <= rows[0] and rows[-1] < pad + (row + 1) * line_h, (rows, row, line_h)

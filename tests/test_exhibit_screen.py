@@ -163,7 +163,7 @@ def test_pattern_and_identify_reach_the_screen_from_keys_and_osc(xserver, tmp_pa
         shot, ok = wait_screen(xserver, lambda shot: np.all(shot[around_centre] == text, axis=2).sum() > 200)
         assert ok, "the identify panel should show text in the middle of the screen"
         assert show.wait_for("identify on: machine " + socket.gethostname(), 10), show.log[-3000:]
-        assert "OSC %d (UDP)" % port in show.log
+        assert "OSC %d (UDP and TCP)" % port in show.log and "OSCQuery 8001 (HTTP)" in show.log
         shot, ok = wait_screen(xserver, lambda shot: np.all(shot[around_centre] == text, axis=2).sum() < 20, 20)
         assert ok, "the identify panel should go by itself after 10 s"
         xserver.key("Escape")

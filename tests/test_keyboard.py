@@ -80,3 +80,30 @@ def test_bad_policy_names_the_key():
 def test_help_lists_every_binding_once():
     assert len({key for key, _ in HELP}) == len(HELP)
     assert all(key and what for key, what in HELP)
+
+
+def test_row_and_column_keys_sweep_the_grid_one_line_a_press(display):
+    keys = Keyboard(rows=3, cols=4)
+    rows = [press(keys, pygame.K_e) for _ in range(4)]
+    assert rows == [[c.ReseedTiles((0, 1, 2, 3))], [c.ReseedTiles((4, 5, 6, 7))], [c.ReseedTiles((8, 9, 10, 11))],
+                    [c.ReseedTiles((0, 1, 2, 3))]], "E reseeds the rows top to bottom, then starts again"
+    columns = [press(keys, pygame.K_d) for _ in range(5)]
+    assert columns == [[c.ReseedTiles((0, 4, 8))], [c.ReseedTiles((1, 5, 9))], [c.ReseedTiles((2, 6, 10))],
+                       [c.ReseedTiles((3, 7, 11))], [c.ReseedTiles((0, 4, 8))]]
+
+
+def test_release_key_lets_every_held_tile_go(display):
+    from exhibit import config
+    from exhibit.show.state import Show
+    show = Show(config.load(), 8, seed=3)
+    for tile in (0, 17, 195):
+        show.apply(c.HoldTile(tile, True))
+    assert show.snapshot()["held"] == [0, 17, 195]
+    (release,) = press(Keyboard(), pygame.K_u)
+    assert show.apply(release) is True and show.snapshot()["held"] == []
+    assert show.apply(release) is False, "nothing held: nothing to release"
+
+
+def test_help_names_the_line_and_hold_keys():
+    keys = dict(HELP)
+    assert "row" in keys["E"] and "column" in keys["D"] and "held" in keys["U"]

@@ -226,6 +226,8 @@ def test_a_pattern_reaches_other_addresses_too():
     assert osc.translate(f"{P}/row/1/reseed", [9]) == [c.ReseedTiles(tuple(range(14, 28)), 9)]
     assert osc.translate(f"{P}/column/2/reseed", []) == [c.ReseedTiles(tuple(range(2, 196, 14)))]
     assert osc.translate(f"{P}/tile/{{3,4}}/hold", [1]) == [c.HoldTile(3, True), c.HoldTile(4, True)]
+    assert osc.translate(f"{P}/hold/release", []) == [c.SetHolds(())]
+    assert osc.translate(f"{P}/hold/release", [0]) == [], "a push button's release does nothing"
 
 
 @pytest.mark.parametrize("pattern,reason", [
@@ -399,3 +401,46 @@ def test_a_thousand_idle_tcp_connections_do_not_lock_out_a_controller(show):
     finally:
         for s in idle:
             s.close()
+
+
+# --- which tiles are held ----------------------------------------------------------------------------------------
+
+def test_a_controller_sees_which_tiles_are_held(show, listener):
+    """A grid of hold toggles follows the show: the full state a new controller gets has every tile's hold, and
+    after that a hold or a release sends just the tiles that changed; OSCQuery has the same VALUE."""
+    import json
+    import urllib.request
+
+    from exhibit.control.osc.query import QueryServer
+
+    show.queue.put(c.HoldTile(17, True))             # held before this controller came (another one, a scene)
+    assert wait_for(lambda: show.snapshot()["held"] == [17])
+    sender = Peer()
+    query = QueryServer(show.snapshot, bind="127.0.0.1", port=0, allow=["127.0.0.0/8"]).start()
+    try:
+        sender.send(show.server.port, f"{P}/tile/3/hold", 1)
+        assert listener.expect(f"{P}/model") is not None          # the last of the state messages
+        holds = {a: args for a, args in listener.heard if a.startswith(f"{P}/tile/")}
+        assert len(holds) == 196, "every tile's hold, so buttons lit by an earlier session go dark"
+        assert {a for a, args in holds.items() if args == [1.0]} == {f"{P}/tile/3/hold", f"{P}/tile/17/hold"}
+
+        def value(tile):
+            url = f"http://127.0.0.1:{query.port}{P}/tile/{tile}/hold?VALUE"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return json.loads(response.read())["VALUE"]
+        assert (value(3), value(17), value(4)) == ([1], [1], [0])
+        root = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{query.port}/", timeout=5).read())
+        assert osc.query.find(root, f"{P}/tile/17/hold")["ACCESS"] == 3, "readable and writable"
+
+        listener.heard.clear()
+        sender.send(show.server.port, f"{P}/tile/3/hold", 0)
+        assert listener.expect(f"{P}/tile/3/hold") == [0.0]
+        listener.expect(f"{P}/never", timeout=0.3)
+        assert [a for a, _ in listener.heard if a.startswith(f"{P}/tile/")] == [f"{P}/tile/3/hold"], "only what changed"
+        listener.heard.clear()
+        sender.send(show.server.port, f"{P}/hold/release")
+        assert listener.expect(f"{P}/tile/17/hold") == [0.0]
+        assert value(17) == [0]
+    finally:
+        query.stop()
+        sender.close()

@@ -73,3 +73,50 @@ def test_unwritable_folder_keeps_the_show_going(tmp_path, caplog):
         store.save(1, {"mode": "hold"})
     assert "cannot write" in caplog.text
     assert store.recall(1) == [c.SetMode("hold")]
+
+
+def test_held_tiles_are_part_of_a_scene(tmp_path):
+    path = tmp_path / "scenes.json"
+    show = new_show()
+    for tile in (5, 40):
+        show.apply(c.HoldTile(tile, True))
+    SceneStore(path).save(1, show.snapshot())
+    assert json.loads(path.read_text())["scenes"]["1"]["held"] == [5, 40]
+
+    show.apply(c.HoldTile(5, False))
+    show.apply(c.HoldTile(100, True))                  # the held set moved on since the save
+    show.update(1.0)
+    for command in SceneStore(path).recall(1):
+        show.apply(command)
+    assert show.snapshot()["held"] == [5, 40]
+    # Once the recall's blend is over, a held tile stands still while its neighbours move on.
+    chor, settled = show.choreography, show.time + show.choreography.blend_seconds
+    before, after = chor.latents(settled, [5, 40, 6, 41]), chor.latents(settled + 3.0, [5, 40, 6, 41])
+    assert (before[:2] == after[:2]).all() and not (before[2:] == after[2:]).all(axis=1).any()
+
+
+def test_a_scene_without_holds_releases_them_and_an_old_file_leaves_them(tmp_path):
+    path = tmp_path / "scenes.json"
+    show = new_show()
+    SceneStore(path).save(2, show.snapshot())          # nothing held
+    show.apply(c.HoldTile(9, True))
+    for command in SceneStore(path).recall(2):
+        show.apply(command)
+    assert show.snapshot()["held"] == []
+
+    # scenes.json as written before holds were kept: no "held" key. Recall keeps the holds as they are.
+    path.write_text(json.dumps({"version": 1, "scenes": {"3": {"mode": "drift", "speed": 1.5}}}))
+    show.apply(c.HoldTile(9, True))
+    commands = SceneStore(path).recall(3)
+    assert commands == [c.SetMode("drift"), c.SetSpeed(1.5)]
+    for command in commands:
+        show.apply(command)
+    assert show.snapshot()["held"] == [9]
+
+
+def test_held_tiles_outside_a_smaller_grid_are_skipped_with_a_reason(tmp_path, caplog):
+    path = tmp_path / "scenes.json"
+    path.write_text(json.dumps({"version": 1, "scenes": {"4": {"held": "all", "psi": 0.5}}}))
+    with caplog.at_level(logging.WARNING, logger="exhibit.control.scenes"):
+        assert SceneStore(path).recall(4) == [c.SetPsi(0.5)]
+    assert "skipping held" in caplog.text

@@ -3,17 +3,20 @@
 `Keyboard(quit=...).commands_for(event)` maps one pygame event to a list of Commands (usually one, often
 none). Digits are matched by key and by their physical position, so scenes work on AZERTY keyboards
 too, where the digit row needs Shift. Keys pressed with Ctrl, Alt or the system key are left to the
-system. Closing the window (or the system asking the program to end) always quits; in kiosk mode only
-the keyboard's own quit keys are restrained.
+system. E and D play the grid a line at a time: each press reseeds the next row (top to bottom) or the next
+column (left to right), wrapping round, so pressing E fourteen times sweeps the whole grid. Closing the window
+(or the system asking the program to end) always quits; in kiosk mode only the keyboard's own quit keys are
+restrained.
 """
 import time
 
 import pygame
 
 from exhibit.commands import (
-    CycleMode, Identify, NudgeSpeed, Quit, RecallScene, Reseed, SaveScene, Screenshot, TestPattern, ToggleBlackout,
-    ToggleCaptions, ToggleFullscreen, ToggleHelp, TogglePause, ToggleStatus)
-from exhibit.config import DOUBLE_PRESS_SECONDS, QUIT_POLICIES
+    CycleMode, Identify, NudgeSpeed, Quit, RecallScene, Reseed, ReseedTiles, SaveScene, Screenshot, SetHolds,
+    TestPattern, ToggleBlackout, ToggleCaptions, ToggleFullscreen, ToggleHelp, TogglePause, ToggleStatus, column_tiles,
+    row_tiles)
+from exhibit.config import DOUBLE_PRESS_SECONDS, QUIT_POLICIES, SCHEMA
 
 
 # For the help overlay and the README: (key, what it does).
@@ -23,6 +26,9 @@ HELP = [
     ("Down / -", "slower"),
     ("M", "next mode: drift, wave, unison, hold"),
     ("R", "reseed: new paths for every tile"),
+    ("E", "reseed the next row (top to bottom, one a press)"),
+    ("D", "reseed the next column (left to right)"),
+    ("U", "let every held tile move again"),
     ("B", "blackout on / off"),
     ("C", "captions on / off"),
     ("S", "status overlay on / off"),
@@ -30,7 +36,7 @@ HELP = [
     ("1-9", "recall scene"),
     ("Shift+1-9", "save scene"),
     ("F / F11", "fullscreen / window"),
-    ("I", "identify: machine name, addresses, OSC port (10 s)"),
+    ("I", "identify: machine name, addresses, OSC and OSCQuery ports (10 s)"),
     ("T", "projector test pattern on / off"),
     ("P / F12", "screenshot"),
     ("Esc / Q", "quit (kiosk: press twice, or disabled)"),
@@ -44,6 +50,7 @@ ACTIONS = {
     pygame.K_KP_MINUS: lambda: NudgeSpeed(-1),
     pygame.K_m: CycleMode,
     pygame.K_r: Reseed,
+    pygame.K_u: SetHolds,
     pygame.K_b: ToggleBlackout,
     pygame.K_c: ToggleCaptions,
     pygame.K_s: ToggleStatus,
@@ -60,13 +67,18 @@ SYSTEM_MODS = pygame.KMOD_CTRL | pygame.KMOD_ALT | pygame.KMOD_GUI
 
 
 class Keyboard:
-    """Turns key presses into Commands. Holds the one piece of state keys need: the last quit press."""
+    """Turns key presses into Commands. Holds the state keys need: the last quit press, the next row and column.
 
-    def __init__(self, quit="press", clock=time.monotonic):
+    rows, cols: the grid's size (the config's grid.rows, grid.cols), for the row and column keys."""
+
+    def __init__(self, quit="press", clock=time.monotonic, rows=SCHEMA["grid"]["rows"].default,
+                 cols=SCHEMA["grid"]["cols"].default):
         if quit not in QUIT_POLICIES:
             raise ValueError(f"keys.quit = {quit!r}: allowed values: {', '.join(QUIT_POLICIES)}")
         self.quit, self.clock = quit, clock
+        self.rows, self.cols = rows, cols
         self._quit_pressed = None
+        self.next_row = self.next_column = 0
 
     def commands_for(self, event):
         if event.type == pygame.QUIT:
@@ -79,6 +91,12 @@ class Keyboard:
             return [SaveScene(digit) if shift else RecallScene(digit)]
         if key in QUIT_KEYS:
             return self._quit()
+        if key == pygame.K_e:
+            row, self.next_row = self.next_row, (self.next_row + 1) % self.rows
+            return [ReseedTiles(row_tiles(row, self.cols))]
+        if key == pygame.K_d:
+            column, self.next_column = self.next_column, (self.next_column + 1) % self.cols
+            return [ReseedTiles(column_tiles(column, self.rows, self.cols))]
         action = ACTIONS.get(key)
         return [action()] if action else []
 

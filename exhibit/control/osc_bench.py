@@ -9,7 +9,9 @@ The first half of the run is quiet. In the second half a separate process floods
 thousands of messages per second: fader moves (which the server coalesces), out-of-range values,
 malformed packets and address patterns (`/exhibit/tile/*/reseed`, all 196 tiles, about PATTERN_RATE a
 second), a mix a broken controller or a hostile peer could send. Probes go on through it. The reported p50
-and p99 are the worse of the two halves. It also reports what matching an address pattern costs per message.
+and p99 are the worse of the two halves. It also reports what matching an address pattern costs per message,
+and the CPU the receiver, the show's process and the flood sender had during the flood beside the machine's
+load average: a receiver that falls behind while using well under one core was waiting for a CPU, not working.
 """
 import argparse
 import os
@@ -50,7 +52,10 @@ def bench(app, seconds):
                                   "--seconds", str(half + 1.0), "--rate", str(FLOOD_RATE)],
                                  stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": _root()})
         time.sleep(0.5)         # let the flood reach full rate before probing through it
+        cpu_before, wall = _cpu(server.pid, flood.pid), time.perf_counter()
         flooded = probe.run(half)
+        cpu = [(b - a) / (time.perf_counter() - wall) for a, b in zip(cpu_before, _cpu(server.pid, flood.pid))]
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         sent = flood.communicate(timeout=30)[0].strip()
         got = {k: server.counts[k] - before[k] for k in before}
     finally:
@@ -65,6 +70,9 @@ def bench(app, seconds):
               f"{result['ping_p99']:.1f} ms p99")
     print(f"osc flood: {sent}; the server read {got['received']}, superseded {got['superseded']}, rejected "
           f"{got['rejected']}, dropped {got['malformed']} malformed; fps {fps_quiet:.1f} quiet, {probe.fps:.1f} flooded")
+    print(f"cpu while flooded: receiver {cpu[0]:.0%} of a core, show's process {cpu[1]:.0%}, flood sender "
+          f"{cpu[2]:.0%}; load average {load:.1f} on {os.cpu_count()} cores (a receiver that lags while under "
+          f"one core is waiting for a CPU)")
     print(matching_cost())
     return {"osc_p50_frames": max(quiet["p50"], flooded["p50"]), "osc_p99_frames": max(quiet["p99"], flooded["p99"])}
 
@@ -148,6 +156,17 @@ class Probe:
         except (socket.timeout, osc.Malformed):
             return PROBE_TIMEOUT * 1000
         return (time.perf_counter() - sent) * 1000
+
+
+def _cpu(receiver, sender):
+    """CPU seconds so far of (receiver, this process, flood sender); nan where the system cannot say (not Linux)."""
+    def seconds(pid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")     # utime + stime, in ticks
+        except (OSError, ValueError, IndexError):
+            return float("nan")
+    return seconds(receiver), time.process_time(), seconds(sender)
 
 
 def _root():

@@ -1,7 +1,9 @@
 """Scenes: numbered snapshots of the show's look, saved to a JSON file and recalled across restarts.
 
-A scene holds what makes the picture: mode, speed, psi, brightness, seed and captions. Blackout and pause
-are left out on purpose: they are masters a technician reaches for, and recalling a scene should never
+A scene holds what makes the picture: mode, speed, psi, brightness, seed, captions and which tiles are held.
+A held tile is recalled as held (frozen where it is at the recall: the latent itself is not stored), and every
+other tile moves; a scene saved before holds were kept has no "held" and leaves holds as they are. Blackout and
+pause are left out on purpose: they are masters a technician reaches for, and recalling a scene should never
 darken the room or freeze the work. Recall returns Commands, so a scene is replayed through the same
 validated path as a key press or an OSC message.
 
@@ -18,13 +20,13 @@ from pathlib import Path
 from model import atomic
 
 from exhibit.commands import (
-    MAX_SLOT, CommandError, Reseed, SetBrightness, SetCaptions, SetMode, SetPsi, SetSpeed)
+    MAX_SLOT, CommandError, Reseed, SetBrightness, SetCaptions, SetHolds, SetMode, SetPsi, SetSpeed)
 
 log = logging.getLogger("exhibit.control.scenes")
 
-# snapshot key -> the Command that restores it. Order matters: the mode first, the new seed last.
+# snapshot key -> the Command that restores it. Order matters: the mode first, then the new seed, the holds last.
 RESTORE = {"mode": SetMode, "speed": SetSpeed, "psi": SetPsi, "brightness": SetBrightness,
-           "captions": SetCaptions, "seed": Reseed}
+           "captions": SetCaptions, "seed": Reseed, "held": SetHolds}
 
 
 class SceneStore:
@@ -85,9 +87,11 @@ class SceneStore:
 
 
 def _plain(value):
-    """numpy scalars and the like -> JSON's types."""
+    """numpy scalars, lists of them and the like -> JSON's types."""
     if isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
     if hasattr(value, "item"):
         return value.item()
     return str(value)

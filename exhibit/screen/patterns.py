@@ -90,9 +90,13 @@ def version():
 def identity(osc, model_name):
     """Lines for the identify panel: (label, value) pairs. osc: the config's [osc] namespace."""
     ips = addresses()
-    port = f"{osc.port} (UDP)" if osc.enabled else "off"
+    ports = [("OSC", "off")]
+    if osc.enabled:
+        ports = [("OSC", f"{osc.port} (UDP and TCP)"),
+                 ("replies to", f"{osc.feedback_port} (UDP, on the sender's host)" if osc.feedback_port else "off"),
+                 ("OSCQuery", f"{osc.query_port} (HTTP)" if osc.query_port else "off")]
     return [("machine", socket.gethostname()),
             ("address", ", ".join(ips) if ips else "no network address"),
-            ("OSC", port),
+            *ports,
             ("version", f"Medium · Permeation {version()}"),
             ("model", model_name)]

@@ -231,6 +231,18 @@ class Choreography:
         self.change(t, tile=tile, held=held)
         return True
 
+    def hold_tiles(self, t, tiles):
+        """Hold exactly `tiles` (those newly held freeze where they are at show time t, those already held stay)
+        and let every other tile go, in one transition. Returns True if that changed anything."""
+        held, wanted = self.spec.held, set(tiles)
+        if wanted == set(held):
+            return False
+        new = sorted(wanted - set(held))
+        frozen = dict(zip(new, self.latents(t, new))) if new else {}
+        changed = tuple(sorted(wanted.symmetric_difference(held)))
+        self.change(t, tile=changed, held={i: held[i] if i in held else frozen[i] for i in sorted(wanted)})
+        return True
+
     def _prune(self, t):
         """Forget transitions no query can reach: all before the newest whole-grid one complete long ago."""
         for j in range(len(self._stack) - 1, 0, -1):

@@ -185,6 +185,11 @@ class Show:
                 if i >= self.rows * self.cols:
                     raise c.CommandError(f"HoldTile: tile {i} is outside 0..{self.rows * self.cols - 1}")
                 return chor.hold_tile(t, i, on)
+            case c.SetHolds(tiles=tiles):
+                outside = [i for i in tiles if i >= self.rows * self.cols]
+                if outside:
+                    raise c.CommandError(f"SetHolds: tile {outside[0]} is outside 0..{self.rows * self.cols - 1}")
+                return chor.hold_tiles(t, tiles)
             case c.SetPsi(psi=p):
                 return self._set("psi", p)
             case c.SetBlackout(level=v):

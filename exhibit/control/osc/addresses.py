@@ -18,7 +18,7 @@ from pathlib import Path
 from exhibit.commands import (
     MAX_BRIGHTNESS, MAX_PSI, MAX_SLOT, MAX_SPEED, MODES, HoldTile, Identify, LoadModel, Pause, RecallScene,
     Reseed, ReseedTile, ReseedTiles, Resume, SaveScene, Screenshot, SetBlackout, SetBrightness, SetCaptions,
-    SetMode, SetPsi, SetSpeed, StartWave, TestPattern)
+    SetHolds, SetMode, SetPsi, SetSpeed, StartWave, TestPattern, column_tiles, row_tiles)
 from exhibit.config import SCHEMA
 from exhibit.control.osc.packets import IMPULSE
 
@@ -201,13 +201,11 @@ def _tiles(ctx, hits):
 
 
 def _row(ctx, r):
-    r = _index(r, ctx.rows, "row")
-    return tuple(range(r * ctx.cols, (r + 1) * ctx.cols))
+    return row_tiles(_index(r, ctx.rows, "row"), ctx.cols)
 
 
 def _column(ctx, c):
-    c = _index(c, ctx.cols, "column")
-    return tuple(range(c, ctx.rows * ctx.cols, ctx.cols))
+    return column_tiles(_index(c, ctx.cols, "column"), ctx.rows, ctx.cols)
 
 
 # --- the table -----------------------------------------------------------------------------------------------
@@ -218,7 +216,7 @@ class Route:
 
     types: the OSC type tags it takes ("" for a button: no argument, or 1 to press and 0 to release);
     range: (lo, hi) of its argument, or the values it accepts; value: the snapshot key its current value
-    lives under, for OSCQuery and feedback."""
+    lives under, for OSCQuery and feedback ("held": 1 while the address's tile is in the held list)."""
     path: str
     handler: object                   # (ctx, args, **placeholders) -> [Command]
     types: str = ""
@@ -248,7 +246,9 @@ ROUTES = [
           else [], description="a new path for one tile (a button)",
           group=lambda ctx, args, hits: [ReseedTiles(_tiles(ctx, hits))] if pressed(args) else []),
     Route("/tile/{tile}/hold", lambda ctx, args, tile: [HoldTile(_tile(ctx, tile), _toggle(args, "hold"))], "i",
-          (0, 1), "1 freezes the tile where it is while the others move; 0 lets it go"),
+          (0, 1), "1 freezes the tile where it is while the others move; 0 lets it go", "held"),
+    Route("/hold/release", lambda ctx, args: [SetHolds()] if pressed(args) else [],
+          description="let every held tile move again (a button)"),
     Route("/row/{row}/reseed", lambda ctx, args, row: [ReseedTiles(_row(ctx, row), _seed(args))], "i",
           (0, 2**32 - 1), "new paths for one row of tiles (0 is the top); an optional seed"),
     Route("/column/{column}/reseed", lambda ctx, args, column: [ReseedTiles(_column(ctx, column), _seed(args))],
@@ -304,11 +304,22 @@ def translate(address, args, ctx=Context()):
     args = _flatten(args)
     if is_pattern(address):
         return _dispatch(address, args, ctx)
+    found = _route(address) if len(address) <= MAX_PATTERN else None    # no route is that long; none is kept
+    if found is None:
+        raise Rejected("unknown address", "unknown address")
+    route, groups = found
+    return route.handler(ctx, args, **groups)
+
+
+@lru_cache(maxsize=4096)
+def _route(address):
+    """(route, placeholders) of a plain address, or None. Remembered: a controller sends the same few addresses
+    again and again, and trying every route's expression costs a flood tens of microseconds a message."""
     for pattern, route in _COMPILED:
         match = pattern.fullmatch(address)
         if match:
-            return route.handler(ctx, args, **match.groupdict())
-    raise Rejected("unknown address", "unknown address")
+            return route, match.groupdict()
+    return None
 
 
 def _flatten(args):

@@ -1,12 +1,15 @@
 """Feedback: state -> messages, so that a controller's faders and buttons follow the show."""
+import functools
 import math
 
 from exhibit.commands import MODES
 from exhibit.control.osc.addresses import LEVELS, PREFIX
 
 
-def state_messages(snapshot):
-    """The messages that put a controller's faders and buttons where the show is."""
+def state_messages(snapshot, tiles=0):
+    """The messages that put a controller's faders and buttons where the show is: [(address, args)].
+    tiles: how many tiles the grid has; each gets `/exhibit/tile/{n}/hold 1.0` (held) or 0.0, so a grid of
+    hold toggles shows which tiles stand still."""
     out = []
     for level in LEVELS:
         if level.name in snapshot:
@@ -19,9 +22,18 @@ def state_messages(snapshot):
         out.append((f"{PREFIX}/pause", (float(bool(snapshot["paused"])),)))
     if "captions" in snapshot:
         out.append((f"{PREFIX}/captions", (float(bool(snapshot["captions"])),)))
+    if "held" in snapshot and tiles:
+        held = set(snapshot["held"])
+        out += [(address, (float(n in held),)) for n, address in enumerate(_hold_addresses(tiles))]
     if snapshot.get("model") is not None:
         out.append((f"{PREFIX}/model", (str(snapshot["model"]),)))
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _hold_addresses(tiles):
+    """`/exhibit/tile/{n}/hold` for n in 0..tiles-1, made once: feedback goes out after every frame that changed."""
+    return tuple(f"{PREFIX}/tile/{n}/hold" for n in range(tiles))
 
 
 STATUS_KEYS = ("fps", "mode", "speed", "paused", "psi", "blackout", "model", "uptime", "frames", "schedule",

@@ -30,11 +30,15 @@ ATTRIBUTES = ("FULL_PATH", "CONTENTS", "TYPE", "RANGE", "DESCRIPTION", "ACCESS",
 FADERS = {f"{level.name}/fader": level for level in LEVELS}
 
 
-def _value(route, snapshot):
-    """The route's current value as an OSCQuery VALUE array, or None if it has none."""
+def _value(route, snapshot, placeholders):
+    """The route's current value as an OSCQuery VALUE array, or None if it has none. placeholders: the
+    address's {tile}, {row}... as strings, e.g. {"tile": "12"} for /exhibit/tile/12/hold."""
     key = route.value
     if key is None:
         return None
+    if key == "held":                                  # /exhibit/tile/{n}/hold: 1 while tile n is held
+        held = snapshot.get("held")
+        return None if held is None else [int(int(placeholders["tile"]) in held)]
     if key in FADERS:
         value = snapshot.get(FADERS[key].name)
         return None if value is None else [round(FADERS[key].to_fader(float(value)), 6)]
@@ -65,14 +69,14 @@ def tree(ctx=Context(), snapshot=None):
         out = {"FULL_PATH": path or "/"}
         leaf = children.get(None)
         if leaf is not None:
-            route = leaf[0]
+            route, placeholders = leaf
             out["TYPE"] = route.types or "I"                     # no argument: a trigger (an impulse)
             out["ACCESS"] = ACCESS_READ_WRITE if route.value else ACCESS_WRITE
             out["DESCRIPTION"] = route.description
             rng = _range(route)
             if rng:
                 out["RANGE"] = rng
-            value = _value(route, snapshot)
+            value = _value(route, snapshot, placeholders)
             if value is not None:
                 out["VALUE"] = value
         contents = {name: node(f"{path}/{name}", child) for name, child in children.items() if name is not None}

@@ -15,7 +15,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 
 from exhibit.children import die_with_parent
@@ -35,6 +35,12 @@ from exhibit.control.osc.tcp import TcpServer
 
 FLUSH_SECONDS = 0.002
 MAX_BATCH = 1024                     # datagrams read per wake-up before they are handled
+# The socket's receive buffer is a queue every message waits in. Under a flood the receiver cannot read (a
+# 2-core machine shared with the render loop and the generator), the excess is dropped whatever its size, and
+# a message waits behind all the buffer holds: 4 MiB (Linux doubles it) held 10,000 small datagrams, about
+# 0.5 s of reading, and `bench --osc` measured 15-20 frames p99. 256 KiB holds about 600 (a TouchOSC page
+# sent at once is 200), so a message waits tens of milliseconds at most.
+RECEIVE_BUFFER = 256 << 10
 MAX_PENDING = 1024                   # Commands held for the next flush; the oldest go first
 COUNTS = ("received", "denied", "superseded", "malformed", "rejected", "commands")
 PEER_REPORT_SECONDS = 10.0           # how often the receiver re-reports a sender that keeps talking
@@ -240,7 +246,9 @@ class Receiver:
         self._reply(sender, encode(f"{PREFIX}/error", reason[:400]))
 
     def _flush(self):
-        commands = [[type(command).__name__, asdict(command), sender] for command, sender in self.pending]
+        # fields as they are (json writes a tuple as a list): dataclasses.asdict deep-copies a 196-tile group
+        commands = [[type(command).__name__, {f.name: getattr(command, f.name) for f in fields(command)}, sender]
+                    for command, sender in self.pending]
         self.out({"commands": commands, "queries": self.queries, "peers": self.peers, "log": self.lines,
                   "counts": self.counts})
         self.pending, self.runs = [], {}
@@ -265,7 +273,7 @@ def receive(options):
     bind, port = options["bind"], options["port"]
     sock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)  # room for a burst
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         sock.bind((bind, port))
     except OSError as error:
         out({"error": f"OSC: cannot listen on {bind}:{port} ({error.strerror or error}); "

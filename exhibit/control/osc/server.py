@@ -41,6 +41,7 @@ class OscServer:
     def __init__(self, queue, snapshot, *, bind="0.0.0.0", port=DEFAULT_PORT, allow=DEFAULT_ALLOW,
                  feedback_port=DEFAULT_FEEDBACK_PORT, feedback_targets=(), context=Context()):
         self.queue, self.snapshot = queue, snapshot
+        self.tiles = context.rows * context.cols            # each tile's hold goes back as feedback
         parse_allow(allow)                                  # a bad CIDR is a config error, raised here
         self.feedback_port = feedback_port
         self.targets = [_parse_target(t) for t in feedback_targets]
@@ -113,6 +114,11 @@ class OscServer:
 
     def alive(self):
         return self._process.poll() is None
+
+    @property
+    def pid(self):
+        """The receiver process's id (for measuring it: `bench --osc`)."""
+        return self._process.pid
 
     def _relay(self):
         """Relay the receiver's batches; should it ever end on its own, say so and start another."""
@@ -212,7 +218,7 @@ class OscServer:
     def _welcome_now(self, senders, snapshot=None):
         if not senders:
             return
-        messages = [encode(address, *args) for address, args in state_messages(snapshot or self.snapshot())]
+        messages = [encode(address, *args) for address, args in state_messages(snapshot or self.snapshot(), self.tiles)]
         for sender in senders:
             for target in reply_targets(sender, self.feedback_port):
                 for datagram in messages:
@@ -237,7 +243,7 @@ class OscServer:
         for their greeting once their own message took effect. Called on the show's thread."""
         now = time.monotonic()
         with self._lock:
-            changed = [(a, args) for a, args in state_messages(snapshot) if self._sent.get(a) != args]
+            changed = [(a, args) for a, args in state_messages(snapshot, self.tiles) if self._sent.get(a) != args]
             self._sent.update(changed)
             for peer in [p for p, seen in self._peers.items() if now - seen > PEER_TTL]:
                 del self._peers[peer]
