@@ -51,8 +51,6 @@ def live(tmp_path, **sections):
     return config.load(overrides=base)
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: on a loaded 2-core machine the recorded frames sometimes hold "
-                                        "no tile at all (seen before this layout too); under investigation")
 def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
     assert isinstance(SlowGenerator(generator, 1.0), model.ImageGenerator)
     cfg = live(tmp_path, worker={"batch": 196})
@@ -66,14 +64,15 @@ def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
             if shown:
                 changes.append(np.abs(image - shown[-1]).max())
             shown.append(image)
-        return True
+        # Until three batches came in, however long a batch takes on this machine (at least six seconds).
+        return now < 6.0 or app.worker.generated < 3 * 196
 
     try:
-        app.run(seconds=6.0, on_frame=on_frame)
+        app.run(seconds=120.0, on_frame=on_frame)
     finally:
         display.close()
     intervals = list(app.frame_times)
-    assert 1 / np.median(intervals) > 27, "the loop should hold 30 fps while a batch takes a second"
+    assert 1 / np.median(intervals) > 27, "the loop should hold 30 fps while a batch takes a second or more"
     assert app.worker.generated >= 3 * 196                  # new frames kept arriving ...
     assert len(shown) > 60 and max(changes) <= 40           # ... and faded in, never jumped
     assert np.abs(shown[-1] - shown[0]).mean() > 0.05        # the picture moved (a frozen one gives 0)
