@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.images import BACKGROUND, QUADRANT_PROBES, make_image_folder, quadrant_card
+from tests.images import BACKGROUND, make_image_folder, quadrant_card
 from train.data import DataError, UnreadableImage, load_dataset, load_image, make_tf_dataset
 
 R = 32

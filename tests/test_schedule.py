@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from exhibit import config
-from exhibit.show.schedule import DAYS, RESTART_EXIT_CODE, Schedule, ScheduleError
+from exhibit.show.schedule import DAYS, RESTART_EXIT_CODE, Schedule
 
 MONDAY = datetime(2026, 11, 30)          # a Monday
 

@@ -190,7 +190,7 @@ def flood(port, seconds, rate, host="127.0.0.1"):
     rng.shuffle(mix)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sent, start, chunk = 0, time.perf_counter(), 100
-    while (now := time.perf_counter() - start) < seconds:
+    while time.perf_counter() - start < seconds:
         for data in mix[sent % len(mix):sent % len(mix) + chunk]:
             try:
                 sock.sendto(data, (host, port))
