@@ -84,6 +84,8 @@ def test_the_live_show_leaves_no_process_behind(tmp_path, way):
     said = "".join(lines) + output
     for noise in ("cuInit", "absl::InitializeLog", "cudart_stub", "XDG_RUNTIME_DIR"):    # read as faults
         assert noise not in said, said[-2000:]
+    choices = [line for line in said.splitlines() if line.startswith("exhibit: model: ")]
+    assert len(choices) == 1, f"the model choice is logged once, not {len(choices)} times: {choices}"
     if way != "SIGKILL":
         assert show.returncode == 0, output[-2000:]
         assert "Traceback" not in output, output[-2000:]
