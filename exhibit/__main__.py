@@ -176,6 +176,8 @@ def main(argv=None):
         from exhibit.service import command
         return command.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
+    from exhibit import heap
+    heap.tune()          # before pygame and the first tiles allocate: a C heap that does not creep over weeks
     args = parse(argv)
     if args.command in ("render", "soak") or args.command == "bench" and not args.display:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")    # no screen needed: render draws offscreen
