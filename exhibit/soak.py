@@ -125,7 +125,7 @@ def run(args, config, generator, seed):
     _report(samples, args, app)
     if heaps[0][1] is not None:
         (_, first), (_, last) = heaps[0], heaps[-1]
-        print(f"show C heap (glibc): in use {first[0] / 2**20:.1f} -> {last[0] / 2**20:.1f} MB, free but kept "
+        print(f"the show's C heap (glibc): in use {first[0] / 2**20:.1f} -> {last[0] / 2**20:.1f} MB, free but kept "
               f"{first[1] / 2**20:.1f} -> {last[1] / 2**20:.1f} MB")
     if args.trace and "half" in marks:
         print("tracemalloc, show process, growth between the half and the end (top 12 lines):")
