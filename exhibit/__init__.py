@@ -12,6 +12,7 @@ Read it in this order. The folders are layers; each one's `__init__` says what i
   live.py       the game loop: events -> update -> render -> tick, on a real display
   upkeep.py     what a weeks-long run needs, called by the loop: opening hours, daily restart, the state file
   health.py     the heartbeat line and the memory, restarts and last OSC peer in the status
+  heap.py       the C heap of the show's process tuned and trimmed, so its memory does not creep over weeks
   render.py     the same stage on a fixed clock, frame by frame, to video or PNG files
   bench.py      the live loop measured
   soak.py       the live loop fast-forwarded for many minutes, each process's memory, fds and threads watched

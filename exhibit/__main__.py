@@ -150,13 +150,11 @@ def screen_size(args, config):
     return tuple(sizes[min(config.display.display, len(sizes) - 1)]) if sizes else tuple(config.display.window_size)
 
 
-def load_generator(config, separate_process, size, path=None):
+def load_generator(config, separate_process, path):
     """The live show draws in a separate process (see exhibit/generation/process.py); a render in this one.
-    size: (width, height) the grid fills, for the choice of bundled model; path: a model file other than the
-    configured one (a model loaded over OSC before a restart)."""
+    path: the model file (model_path's choice, or a model loaded over OSC before a restart); None: untrained."""
     import model
 
-    path = path or model_path(config, size)
     if separate_process:
         from exhibit.generation.process import RemoteGenerator
         return RemoteGenerator(path, threads=config.worker.threads)
@@ -178,6 +176,8 @@ def main(argv=None):
         from exhibit.service import command
         return command.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
+    from exhibit import heap
+    heap.tune()          # before pygame and the first tiles allocate: a C heap that does not creep over weeks
     args = parse(argv)
     if args.command in ("render", "soak") or args.command == "bench" and not args.display:
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")    # no screen needed: render draws offscreen
@@ -200,15 +200,15 @@ def main(argv=None):
         if args.command is None:          # no screen: say so now, not after the generator process has loaded
             from exhibit.screen.display import init_video
             init_video(config.display)
-        size = screen_size(args, config)
-        state, path = _saved_state(args, config, size)
+        configured = model_path(config, screen_size(args, config))     # chosen (and logged) once
+        state, path = _saved_state(args, config, configured)
         try:
-            generator = load_generator(config, separate_process=args.command != "render", size=size, path=path)
+            generator = load_generator(config, args.command != "render", path or configured)
         except model.ModelFileError as error:
             if path is None:
                 raise
             log.warning("state: the model it was drawing cannot be loaded (%s); a fresh start", error)
-            state, generator = None, load_generator(config, separate_process=True, size=size)
+            state, generator = None, load_generator(config, True, configured)
     except errors + (DisplayError,) as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
@@ -229,7 +229,7 @@ def main(argv=None):
         if args.command == "soak":
             from exhibit import soak
             return soak.run(args, config, generator, seed)
-        return _live(config, generator, seed, state)
+        return _live(config, generator, seed, configured, state)
     except DisplayError as error:
         print(f"exhibit: error: {error}", file=sys.stderr)
         return 2
@@ -259,15 +259,15 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
-def _saved_state(args, config, size):
-    """(state to resume or None, model file to draw with or None for the configured one): the live show only."""
+def _saved_state(args, config, configured):
+    """(state to resume or None, model file to draw with or None for the configured one): the live show only.
+    configured: model_path's choice (None: untrained)."""
     if args.command is not None:
         return None, None
     if args.fresh:
         log.info("--fresh: starting afresh; the state in %s will be replaced", config.paths.state)
         return None, None
     from exhibit.show import resume
-    configured = model_path(config, size)
     state, path = resume.load(config.paths.state, configured, config.grid.rows, config.grid.cols)
     if state is None or resume.same_file(path, configured):
         return state, None
@@ -288,7 +288,7 @@ def _show_files(config):
                         "paths.%s)", old.resolve(), now, old.stem)
 
 
-def _live(config, generator, seed, state=None):
+def _live(config, generator, seed, configured, state=None):
     from exhibit.live import App
     from exhibit.commands import Quit
     from exhibit.screen.gpu import open_display
@@ -298,7 +298,7 @@ def _live(config, generator, seed, state=None):
     code = 0
     try:
         app = App(config, generator, display, seed)
-        app.upkeep.keep_state(config.paths.state, model_path(config, display.size), resumed=state)
+        app.upkeep.keep_state(config.paths.state, configured, resumed=state)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
         signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
         app.run()                 # closes every process the show started, however it ends

@@ -84,7 +84,9 @@ class App:
         self._announced = False                             # READY=1 sent
         self.frame_times = collections.deque(maxlen=240)    # seconds between presented frames, for fps
         self.work_times = collections.deque(maxlen=240)     # seconds of each frame spent working, not waiting
-        self._loading = None                                # (name, generator still loading): at most one
+        self._loading = None                                # (name, generator still loading, asked): at most one
+        self._waiting = None                                # (name, path, asked): the newest request, held while
+                                                            # a swap's replaced process is still being ended
         self._shoot = False                                 # a screenshot is due after this frame is drawn
         self._started = None                                # clock time the show began (all tiles had a frame)
         self._status_mark = (0.0, 0)                        # (clock time, tiles generated) at the last status
@@ -141,6 +143,7 @@ class App:
         self.stage.compositor.release()
 
     def _close_generators(self):
+        self._waiting = None
         if self._loading is not None:
             self._loading[1].close()
             self._loading = None
@@ -313,9 +316,11 @@ class App:
     def load_model(self, name, asked=None):
         """Load a generator from the models folder in a generator process; the show goes on with the old one.
 
-        At most one load is in flight: a newer request ends the one still loading (its process is killed and
-        reaped at once), so a button pressed six times starts one process, not six. `asked`: the LoadModel
-        Command, whose sender hears how it ended (see on_result)."""
+        At most two generator processes are alive, the one drawing and one other: a newer request ends the one
+        still loading (its process is killed and reaped at once), so a button pressed six times starts one
+        process, not six; and while a finished load is taking over (the worker has yet to end the process it
+        replaces) the newest request waits its turn as a name, not a process. `asked`: the LoadModel Command,
+        whose sender hears how it ended (see on_result)."""
         folder = Path(self.config.paths.models).resolve()
         path = (folder / name).resolve()
         if not path.exists() and path.suffix != ".keras":
@@ -327,12 +332,22 @@ class App:
         if not path.is_file():               # said at once; whatever is loading goes on loading
             self._model_failed(f"{path}: no such model file", asked)
             return
+        for earlier in (self._loading, self._waiting):
+            if earlier is not None:
+                log.info("model %s: replaced by %s before it finished loading", earlier[0], name)
         if self._loading is not None:
-            log.info("model %s: replaced by %s before it finished loading", self._loading[0], name)
             self._loading[1].close()
             self._loading = None
-        log.info("loading model %s (%s)", name, path)
+        self._waiting = (name, path, asked)
         self.stage.notify(f"loading model {name} …", 3.0)
+        self._start_load()
+
+    def _start_load(self):
+        """Start the waiting request's generator process, unless a swap still has two processes alive."""
+        if self._waiting is None or self.worker.swapping():
+            return
+        (name, path, asked), self._waiting = self._waiting, None
+        log.info("loading model %s (%s)", name, path)
         try:
             self._loading = (name, self.open_model(path), asked)
         except model.ModelFileError as error:
@@ -340,6 +355,7 @@ class App:
 
     def _finish_model_load(self):
         """Each frame: has the model being loaded arrived? Never waits. Returns True if the model changed."""
+        self._start_load()
         if self._loading is None:
             return False
         name, generator, asked = self._loading

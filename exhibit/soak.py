@@ -5,7 +5,8 @@ a mode change, a reseed, a tile reseed, a scene saved or recalled every COMMAND_
 minute. Every SAMPLE_SECONDS it notes, for each of our processes (the show, its generator process, the OSC
 receiver), resident memory (RSS), open file descriptors and threads. At the end it prints the first and last
 sample and the growth of RSS in MB per hour, a least-squares line through the second half of the run (the first
-half holds warm-up: graph tracing, caches filling). --trace also diffs tracemalloc snapshots of the show's own
+half holds warm-up: graph tracing, caches filling), and the show's C heap (glibc) at the first and last sample, in
+use and free but kept: RSS that grows while Python's objects do not is there. --trace also diffs tracemalloc snapshots of the show's own
 process (taken at the half and at the end) and prints the lines whose allocations grew most.
 """
 import logging
@@ -14,14 +15,13 @@ import shutil
 import socket
 import sys
 import tempfile
-import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import psutil
 
-from exhibit import commands as c
+from exhibit import commands as c, heap
 
 COMMAND_SECONDS = 2.0
 MODEL_SECONDS = 60.0
@@ -82,6 +82,7 @@ def run(args, config, generator, seed):
     rng = random.Random(seed)
     show = psutil.Process()
     samples = []                                    # (seconds, {kind: (rss, fds, threads)})
+    heaps = []                                      # (seconds, the show's C heap: (in use, free kept) or None)
     marks = {}
     seconds = args.minutes * 60.0
 
@@ -103,6 +104,7 @@ def run(args, config, generator, seed):
         if t - marks["sample"] >= SAMPLE_SECONDS:
             marks["sample"] = t
             samples.append((t, sample(show)))
+            heaps.append((t, heap.usage()))
             if args.trace and "half" not in marks and t >= seconds / 2:
                 marks["half"] = tracemalloc.take_snapshot()
             print(f"\rsoak: {t / 60:.1f}/{args.minutes:g} min", end="", file=sys.stderr, flush=True)
@@ -121,6 +123,10 @@ def run(args, config, generator, seed):
         print("soak: the show ended before it could be measured")
         return 1
     _report(samples, args, app)
+    if heaps[0][1] is not None:
+        (_, first), (_, last) = heaps[0], heaps[-1]
+        print(f"the show's C heap (glibc): in use {first[0] / 2**20:.1f} -> {last[0] / 2**20:.1f} MB, free but kept "
+              f"{first[1] / 2**20:.1f} -> {last[1] / 2**20:.1f} MB")
     if args.trace and "half" in marks:
         print("tracemalloc, show process, growth between the half and the end (top 12 lines):")
         for stat in tracemalloc.take_snapshot().compare_to(marks["half"], "lineno")[:12]:

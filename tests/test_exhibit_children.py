@@ -84,6 +84,8 @@ def test_the_live_show_leaves_no_process_behind(tmp_path, way):
     said = "".join(lines) + output
     for noise in ("cuInit", "absl::InitializeLog", "cudart_stub", "XDG_RUNTIME_DIR"):    # read as faults
         assert noise not in said, said[-2000:]
+    choices = [line for line in said.splitlines() if line.startswith("exhibit: model: ")]
+    assert len(choices) == 1, f"the model choice is logged once, not {len(choices)} times: {choices}"
     if way != "SIGKILL":
         assert show.returncode == 0, output[-2000:]
         assert "Traceback" not in output, output[-2000:]
@@ -189,6 +191,7 @@ def test_six_model_requests_in_a_second_load_one_model_at_a_time(tmp_path):
     display = Display(cfg.display)
     app = App(cfg, RemoteGenerator(None, resolution=32), display, seed=1)
     counts, sent, crowd = [], [], []
+    watching = threading.Event()
 
     def press():                                       # six presses in a second, as from a controller
         for k in range(6):
@@ -196,21 +199,29 @@ def test_six_model_requests_in_a_second_load_one_model_at_a_time(tmp_path):
             sent.append(time.monotonic())
             time.sleep(0.15)
 
+    def watch():                                       # the real processes, every 20 ms, between frames too
+        while not watching.wait(0.02):
+            found = generator_processes()
+            counts.append(len(found))
+            if len(found) > 2:
+                crowd.append([(p.pid, " ".join(p.cmdline())[-40:]) for p in found])
+
     def on_frame(app, now):
-        found = generator_processes()
-        counts.append(len(found))
-        if len(found) > 2:
-            crowd.append([(p.pid, p.create_time()) for p in found])
         if app.stage.ready() and not sent:
             threading.Thread(target=press, daemon=True).start()
         return not (len(sent) == 6 and app.stage.model_name == "m5" and time.monotonic() - sent[-1] > 2)
 
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
         app.run(seconds=400, on_frame=on_frame)
     finally:
+        watching.set()
+        watcher.join()
         display.close()
     assert app.stage.model_name == "m5" and sent[-1] - sent[0] < 1.5
-    assert max(counts) <= 2, f"at most the drawing generator and one loading, got {crowd[:3]}"
+    assert len(counts) > 100 and max(counts) >= 2, "the watch saw the swaps"
+    assert all(n <= 2 for n in counts), f"at most the drawing generator and one other, got {crowd[:3]}"
     assert not generator_processes(zombies=True), "every replaced process is reaped"
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.images import make_image_folder
+from train.children import owned_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--resolution", "32", "--width", "16", "--batch-size", "8"]
@@ -346,7 +347,8 @@ def test_two_workers_train_together_with_multiworker_mirrored_strategy(image_fol
     out = tmp_path / "run"
     workers = []
     for index in range(2):
-        env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        task = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = owned_environment({**os.environ, "TF_CONFIG": json.dumps(task)})   # they end if pytest is killed
         command = train_command(image_folder, out, "--config", str(small_config), "--steps", "6",
                                 "--strategy", "multiworker", "--checkpoint-every", "3", "--sample-every", "3")
         workers.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,

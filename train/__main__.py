@@ -79,6 +79,8 @@ def _set_precision(mixed):
 
 
 def main(argv=None):
+    from train.children import from_environment
+    from_environment()        # started by an owner (a cluster launcher): end with it, even after its kill -9
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv else ""
     if command == "export":

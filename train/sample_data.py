@@ -46,6 +46,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from train.children import pool_guard
+
 # Crops are painted at this size at least; smaller outputs are resized down from it (see the docstring).
 WORK_SIZE = 256
 CROP_RANGE = (1 / 6, 1 / 2)       # crop side, as a fraction of the source's short side
@@ -357,9 +359,11 @@ def _run(jobs, workers: int):
             yield make_source_crops(*job)
         return
     # spawn, not fork: the caller may hold TensorFlow's threads, which do not survive a fork. One OpenCV thread per
-    # process: the pool already uses every core, more threads would only contend.
+    # process: the pool already uses every core, more threads would only contend. Each worker ends with us, even
+    # after a kill -9 (an orphaned worker would wait on its queue forever).
+    initializer, initargs = pool_guard(cv2.setNumThreads, 1)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=cv2.setNumThreads, initargs=(1,)) as pool:
+                             initializer=initializer, initargs=initargs) as pool:
         futures = [pool.submit(make_source_crops, *job) for job in jobs]
         try:
             for future in as_completed(futures):

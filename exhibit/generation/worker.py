@@ -131,6 +131,7 @@ class Worker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._new_generator = None               # the next model, until this thread switches to it
+        self._retiring = None                    # the model it replaced, until this thread has closed it
         self._swap = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="generation", daemon=True)
 
@@ -149,9 +150,15 @@ class Worker:
             self._thread.join(timeout=10)
 
     def generators(self):
-        """The generator drawing now and the one waiting to replace it."""
+        """The generator drawing now, the one waiting to replace it and the one being closed after a swap."""
         with self._swap:
-            return [g for g in (self.generation.generator, self._new_generator) if g is not None]
+            return [g for g in (self.generation.generator, self._new_generator, self._retiring) if g is not None]
+
+    def swapping(self):
+        """True from set_generator until the model it replaces has been closed (its process ended and reaped).
+        Meanwhile two generator processes are alive; the show starts no other load until this is False."""
+        with self._swap:
+            return self._new_generator is not None or self._retiring is not None
 
     def wake(self):
         """Something changed (a command): look again now rather than after the idle nap."""
@@ -171,10 +178,14 @@ class Worker:
             with self._swap:
                 new, self._new_generator = self._new_generator, None
                 if new is not None:
-                    old = self.generation.generator
+                    self._retiring = self.generation.generator
                     self.generation.set_generator(new, self.show.time)
             if new is not None:
-                old.close()     # only this thread draws with it, so it is ended here
+                try:
+                    self._retiring.close()     # only this thread draws with it, so it is ended here
+                finally:
+                    with self._swap:
+                        self._retiring = None
                 self.schedule.forget()
             show = self.show
             if show.dark() and not np.isinf(self.schedule.target).any():
