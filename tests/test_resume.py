@@ -4,9 +4,6 @@ import json
 import logging
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from exhibit import commands as c
 from exhibit import config
 from exhibit.show import resume
 from exhibit.show.state import Show
+from tests.test_exhibit_children import start_show
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "assets" / "default-64.keras"
@@ -117,31 +115,11 @@ def test_a_folder_in_the_way_of_saving_is_an_error_and_nothing_half_written(tmp_
 
 # -- a real restart -------------------------------------------------------------------------------------------
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def run_show(tmp_path, *extra, play=None):
     """Start `python -m exhibit --windowed` (dummy video), wait for the grid, `play(port)`, then SIGTERM it."""
-    port = free_port()
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
-    show = subprocess.Popen([sys.executable, "-m", "exhibit", "--windowed", "--osc-port", str(port),
-                             "--feedback-port", "0", "--set", "osc.bind=127.0.0.1",
-                             "--set", f"paths.state={tmp_path / 'state.json'}",
-                             "--set", f"paths.scenes={tmp_path / 'scenes.json'}", *extra],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    lines = []
+    show, lines, port = start_show(tmp_path, "--set", f"paths.state={tmp_path / 'state.json'}",
+                                   "--set", f"paths.scenes={tmp_path / 'scenes.json'}", *extra, seed=None)
     try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            line = show.stdout.readline()
-            lines.append(line)
-            if "showing 196 tiles" in line or not line:
-                break
-        assert any("showing 196 tiles" in line for line in lines), "".join(lines)[-2000:]
         if play:
             play(port)
         time.sleep(3.0)
