@@ -171,14 +171,6 @@ class Show:
         self._reader.join(5)
         return status
 
-    def kill(self):
-        """Kill the X server the way a crash or an unplugged projector's restart would (SIGKILL), tidying its lock."""
-        self.process.kill()
-        self.process.wait()
-        number = self.name[1:]
-        for leftover in (Path(f"/tmp/.X{number}-lock"), Path(f"/tmp/.X11-unix/X{number}")):
-            leftover.unlink(missing_ok=True)
-
     def stop(self):
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
