@@ -25,12 +25,9 @@ def xserver(request):
     server.stop()
 
 
-def start(xserver, tmp_path, renderer, *args, model=None):
-    """The show on `xserver`; model: a generator file (None: the bundled one, as a kiosk starts it)."""
+def start(xserver, tmp_path, renderer, *args):
     if not any(arg.startswith("--osc-port") for arg in args):
         args = ("--no-osc", *args)
-    if model:
-        args = ("--model", str(model), *args)
     return Show(xserver, "--seed", "1", "--set", f"display.renderer={renderer}",
                 "--set", "grid.background=#%02x%02x%02x" % BACKGROUND, "--set", "show.fade_in=0",
                 "--set", "show.fade_out=0.3", *args, cwd=tmp_path)
@@ -51,8 +48,8 @@ def corners_are_background(xserver, seconds=20):
 @pytest.mark.parametrize("xserver", [None, pytest.param("openbox", marks=pytest.mark.slow)],
                          ids=["bare-x", "openbox"], indirect=True)
 @pytest.mark.parametrize("renderer", ["gpu", "cpu"])
-def test_fullscreen_covers_the_screen_takes_the_keys_and_survives_toggles(xserver, tmp_path, tiny_model, renderer):
-    show = start(xserver, tmp_path, renderer, model=tiny_model)
+def test_fullscreen_covers_the_screen_takes_the_keys_and_survives_toggles(xserver, tmp_path, renderer):
+    show = start(xserver, tmp_path, renderer)
     try:
         assert show.wait_for("showing 196 tiles"), show.log[-3000:]
         assert f"on a {SCREEN[0]}x{SCREEN[1]} screen ({renderer} renderer)" in show.log
@@ -91,9 +88,9 @@ def test_a_screen_that_does_not_exist_is_named_with_the_ones_that_do(xserver, tm
     assert "0..0" in last
 
 
-def test_losing_the_display_ends_the_show_with_one_line_and_a_status_to_restart_on(xserver, tmp_path, tiny_model):
+def test_losing_the_display_ends_the_show_with_one_line_and_a_status_to_restart_on(xserver, tmp_path):
     """A projector's X server killed under a running show: one clear line, exit status 3, no process left."""
-    show = start(xserver, tmp_path, "auto", model=tiny_model)
+    show = start(xserver, tmp_path, "auto")
     try:
         assert show.wait_for("showing 196 tiles"), show.log[-3000:]
         helpers = children_of(show.process.pid)
@@ -128,7 +125,7 @@ def wait_screen(xserver, check, seconds=20):
         time.sleep(0.3)
 
 
-def test_pattern_and_identify_reach_the_screen_from_keys_and_osc(xserver, tmp_path, tiny_model):
+def test_pattern_and_identify_reach_the_screen_from_keys_and_osc(xserver, tmp_path):
     """T shows the projector test pattern at native size; /exhibit/testpattern 0 ends it; /exhibit/identify shows
     the machine's name and addresses over the grid for 10 seconds."""
     from pythonosc.udp_client import SimpleUDPClient
@@ -137,7 +134,7 @@ def test_pattern_and_identify_reach_the_screen_from_keys_and_osc(xserver, tmp_pa
 
     port = free_udp_port()
     show = start(xserver, tmp_path, "auto", "--osc-port", str(port), "--feedback-port", "0",
-                 "--set", "osc.bind=127.0.0.1", model=tiny_model)
+                 "--set", "osc.bind=127.0.0.1")
     osc = SimpleUDPClient("127.0.0.1", port)
     width, height = SCREEN
     cx, cy, step = width // 2, height // 2, height // 12
@@ -190,9 +187,9 @@ def test_a_screen_too_small_for_the_grid_stops_with_what_it_needs(tmp_path):
 
 
 @pytest.mark.parametrize("renderer", ["cpu", pytest.param("gpu", marks=pytest.mark.slow)])
-def test_a_window_given_another_size_gets_the_grid_laid_out_for_it(xserver, tmp_path, tiny_model, renderer):
+def test_a_window_given_another_size_gets_the_grid_laid_out_for_it(xserver, tmp_path, renderer):
     """What a window manager that refuses fullscreen, or imposes its own size, does: the grid follows the window."""
-    show = start(xserver, tmp_path, renderer, "--windowed", model=tiny_model)
+    show = start(xserver, tmp_path, renderer, "--windowed")
     try:
         assert show.wait_for("showing 196 tiles"), show.log[-3000:]
         window = xserver.windows()[-1]
