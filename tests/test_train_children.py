@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from tests.images import make_image_folder
-from tests.test_train import QUICK, free_ports, train_command
+from tests.test_train import SMALL, free_ports, train_command
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -103,7 +103,7 @@ def test_multiworker_trainers_end_when_their_owner_is_killed(tmp_path):
     data.mkdir()
     make_image_folder(data)
     config = tmp_path / "small.toml"
-    config.write_text(QUICK)
+    config.write_text(SMALL)
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     commands = [train_command(data, tmp_path / "run", "--config", str(config), "--steps", "100000",
                               "--strategy", "multiworker") for _ in range(2)]

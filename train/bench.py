@@ -39,7 +39,7 @@ def training_rate(strategy, config, steps, rounds):
             metrics = step(iterator, p, beta, i % r1_every == 0)
         float(metrics["d_loss"])  # wait for the last step to finish
 
-    step(iterator, p, beta, True)  # trace both variants before timing
+    step(iterator, p, beta, True)  # trace before timing (one graph serves the steps with and without R1)
     return _median_rate(run, steps * batch, rounds)
 
 

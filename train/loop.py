@@ -53,7 +53,11 @@ class Models:
 
 
 def make_step(models, strategy, config, global_batch):
-    """The distributed training step: returns a tf.function(iterator, p, ema_beta, with_r1) -> metrics."""
+    """The distributed training step: returns step(iterator, p, ema_beta, with_r1) -> metrics.
+
+    p and ema_beta: float32 scalar tensors; with_r1: a bool (or bool tensor), whether this step adds the R1 penalty.
+    The step is traced once, on its first call, and the same graph serves steps with and without R1.
+    """
     G, D, ema = models.generator, models.discriminator, models.ema
     t = config["train"]
     local_batch = global_batch // strategy.num_replicas_in_sync
@@ -76,12 +80,16 @@ def make_step(models, strategy, config, global_batch):
                 r1_tape.watch(real_augmented)
                 real_logits = judge(real_augmented)
                 real_total = tf.reduce_sum(real_logits)
-            if with_r1:
-                # R1: penalise the slope of D at real images, so it cannot grow arbitrarily sharp.
+
+            def r1_penalty():
+                # R1 (Mescheder et al. 2018): penalise the slope of D at real images, so it cannot grow arbitrarily
+                # sharp. Float32 [local_batch].
                 slope = r1_tape.gradient(real_total, real_augmented)
-                r1 = tf.reduce_sum(tf.square(slope), axis=[1, 2, 3])
-            else:
-                r1 = tf.zeros([local_batch])
+                return tf.reduce_sum(tf.square(slope), axis=[1, 2, 3])
+
+            # Lazy R1 (StyleGAN2, Karras et al. 2020): a tf.cond on the flag tensor, so one trace serves the steps
+            # with and without it, and a step without R1 skips its cost.
+            r1 = tf.cond(with_r1, r1_penalty, lambda: tf.zeros([local_batch]))
             adversarial = tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits)
             loss = average(adversarial + r1_weight * r1)
         grads = tape.gradient(loss, D.trainable_variables)
@@ -131,7 +139,13 @@ def make_step(models, strategy, config, global_batch):
                 "real_sign": reduce(real_signs) / global_batch,
                 "broken_replicas": {name: reduce(count) for name, count in broken.items()}}
 
-    return tf.function(step)
+    traced = tf.function(step)
+
+    def run_step(iterator, p, ema_beta, with_r1):
+        # A Python bool would trace one graph per value; a tensor keeps it to one.
+        return traced(iterator, p, ema_beta, tf.constant(with_r1, tf.bool))
+
+    return run_step
 
 
 class StopRequest:
@@ -263,9 +277,8 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
 
     step, p = start_step, float(state["augment_p"])
     last_report = time.monotonic()
-    # The step is traced twice (with and without R1): speed is measured from the end of the last of those steps,
-    # over at least one R1 cycle, so the first figures are not dominated by tracing.
-    variants_left = {True, False} if t["r1_every"] > 1 else {True}
+    # The first step traces the training step: speed is measured from its end, over at least one R1 cycle, so the
+    # first figures are not dominated by tracing.
     speed_from = None   # (time, images seen) where the speed measurement starts
     session_start = time.monotonic()
     wall_at_start = state["wall_seconds"]
@@ -287,11 +300,8 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
         state["wall_seconds"] = wall_at_start + time.monotonic() - session_start
 
         now = time.monotonic()
-        if variants_left:
-            variants_left.discard(with_r1)
-            if not variants_left:
-                speed_from = (now, state["images_seen"])
         if step == start_step + 1:
+            speed_from = (now, state["images_seen"])
             log(f"step {step}/{t['steps']}  training step ready after {now - last_report:.0f} s")
             last_report = now
         elif (speed_from and now - last_report >= o["log_every_seconds"]) or step == t["steps"]:

@@ -5,8 +5,6 @@ All three run the very same training step through `strategy.run`; only the strat
 import json
 import os
 
-import tensorflow as tf
-
 
 class StrategyError(Exception):
     """A distribution setting that cannot work on this machine; the message says what to do."""
@@ -17,6 +15,8 @@ def split_cpu(replicas):
 
     Must happen before TensorFlow touches any device, i.e. before the first op of the process.
     """
+    import tensorflow as tf
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
@@ -26,14 +26,20 @@ def split_cpu(replicas):
 
 
 def make_strategy(name, cpu_replicas=0):
-    """Return (strategy, description). `name` is auto, mirrored, multiworker or single."""
+    """Return (strategy, description). `name` is auto, mirrored, multiworker or single.
+
+    Raises StrategyError for a setting that cannot work; those that can be told without TensorFlow (a missing
+    TF_CONFIG, --cpu-replicas with another strategy) are raised before it loads, so the mistake is told at once.
+    """
     if name == "multiworker":
         if cpu_replicas:
             raise StrategyError("--cpu-replicas does not apply to multiworker: each worker uses its GPUs or its CPU")
         return _multiworker()
+    if cpu_replicas and name not in ("mirrored", "auto"):
+        raise StrategyError(f"--cpu-replicas {cpu_replicas} needs --strategy mirrored, not {name}")
+    import tensorflow as tf
+
     if cpu_replicas:
-        if name not in ("mirrored", "auto"):
-            raise StrategyError(f"--cpu-replicas {cpu_replicas} needs --strategy mirrored, not {name}")
         split_cpu(cpu_replicas)
         devices = [f"/cpu:{i}" for i in range(cpu_replicas)]
         # NCCL needs GPUs; on CPUs the gradients are summed on one device, which is cheap at this scale.
@@ -60,6 +66,8 @@ def _multiworker():
         index = int(tf_config["task"]["index"])
     except (ValueError, KeyError, TypeError) as error:
         raise StrategyError(f"TF_CONFIG is not valid ({error}): it needs cluster.worker and task.index") from None
+    import tensorflow as tf
+
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     return strategy, f"multiworker: worker {index} of {len(workers)}, {strategy.num_replicas_in_sync} replicas"
 
