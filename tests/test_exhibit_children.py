@@ -313,3 +313,11 @@ def test_soak_measures_every_process_and_leaves_none(tmp_path):
             if line.split() and line.split()[0] in ("show", "generator", "osc")}
     assert set(rows) == {"show", "generator", "osc"}, result.stdout
     assert all("MB/h" in row for row in rows.values()) and "Traceback" not in result.stderr
+    assert "the row is the generator process that drew longest" in result.stdout    # what its line means
+
+
+def test_soak_refuses_a_negative_swap_interval_in_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--swap-minutes", "-1"],
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--swap-minutes: '-1': expected minutes, 0 or more" in result.stderr.splitlines()[-1]
