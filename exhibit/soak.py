@@ -12,7 +12,7 @@ the show's own process (taken at the half and at the end) and prints the lines w
 Each model swap replaces the generator process, so there is no one generator to draw a line through. Every
 GENERATOR_SAMPLE_SECONDS the soak samples the process drawing at that moment, and reports two things: the one that
 drew longest, measured as the show is (its growth fitted through the second half of its life), and every process
-one after another (RSS at its first and last sample while drawing, fitted in MB per swap: does each new one start
+one after another (RSS at its first and last sample while drawing, fitted in MB per new process: does each one start
 bigger than the one before?). A one-minute life is too short to show a few MB per hour; `--swap-minutes 0` keeps
 one generator process for the whole run, so its row measures what weeks without a swap would do to it.
 """
