@@ -1,8 +1,9 @@
 """python -m exhibit soak --minutes M: weeks of a show, fast-forwarded, watched for leaks.
 
 The real live loop on SDL's dummy driver, played hard through Commands (as OSC and the keyboard would): speed 8,
-a mode change, a reseed, a tile reseed, a scene saved or recalled every COMMAND_SECONDS, and a model swap every
---swap-minutes (default 1; 0: none). Every SAMPLE_SECONDS it notes, for the show's process and the OSC receiver,
+a mode change, a reseed, a tile reseed, a scene saved or recalled every COMMAND_SECONDS, and a model swap
+--swap-minutes after the last one took over (default 1; 0: none; on a slow machine a load can take longer than a
+minute, and a swap asked for every minute would replace each load before it finished, so none would happen). Every SAMPLE_SECONDS it notes, for the show's process and the OSC receiver,
 resident memory (RSS), open file descriptors and threads. At the end it prints the first and last sample and the
 growth of RSS in MB per hour, a least-squares line through the second half of the run (the first half holds
 warm-up: graph tracing, caches filling), and the show's C heap (glibc) at the first and last sample, in use and
@@ -121,13 +122,20 @@ def run(args, config, generator, seed):
     swap_seconds = args.swap_minutes * 60.0
     marks = {}
     seconds = args.minutes * 60.0
+    outcomes = []                                   # how each model swap ended: True took over, False failed
+
+    def on_result(command, error, done):
+        if isinstance(command, c.LoadModel):
+            outcomes.append(error is None)
+
+    app.on_result.append(on_result)
 
     def on_frame(app, now):
         if not app.stage.ready():
             return True
         if not marks:
             marks.update(start=now, command=now, model=now, sample=-SAMPLE_SECONDS,
-                         generator=-GENERATOR_SAMPLE_SECONDS, k=0, swaps=0)
+                         generator=-GENERATOR_SAMPLE_SECONDS, k=0, swaps=0, loading=False)
             app.queue.put(c.SetSpeed(SPEED))
         t = now - marks["start"]
         if now - marks["command"] >= COMMAND_SECONDS:
@@ -135,9 +143,11 @@ def run(args, config, generator, seed):
             marks["k"] += 1
             for command in _commands(marks["k"], rng, app):
                 app.queue.put(command)
-        if names and swap_seconds and now - marks["model"] >= swap_seconds:
-            marks["model"] = now
+        if marks["loading"] and len(outcomes) == marks["swaps"]:     # the swap ended: the next one is due later
+            marks.update(loading=False, model=now)
+        if names and swap_seconds and not marks["loading"] and now - marks["model"] >= swap_seconds:
             marks["swaps"] += 1
+            marks["loading"] = True
             app.queue.put(c.LoadModel(names[marks["swaps"] % 2]))
         if t - marks["generator"] >= GENERATOR_SAMPLE_SECONDS:
             marks["generator"] = t
@@ -164,7 +174,7 @@ def run(args, config, generator, seed):
         print("soak: the show ended before it could be measured")
         return 1
     _report(samples, args, app)
-    _report_generators(generators.lives, marks["swaps"])
+    _report_generators(generators.lives, outcomes)
     if heaps[0][1] is not None:
         (_, first), (_, last) = heaps[0], heaps[-1]
         print(f"the show's C heap (glibc): in use {first[0] / 2**20:.1f} -> {last[0] / 2**20:.1f} MB, free but kept "
@@ -194,7 +204,8 @@ def _commands(k, rng, app):
 def _report(samples, args, app):
     elapsed = samples[-1][0]
     half = [(t, s) for t, s in samples if t >= elapsed / 2]
-    swaps = f"a model swap every {args.swap_minutes:g} min" if args.swap_minutes else "no model swap"
+    swaps = f"a model swap {args.swap_minutes:g} min after the last one took over" if args.swap_minutes else \
+        "no model swap"
     print(f"soak: {elapsed / 60:.1f} min at speed {SPEED:g}, {app.frames} frames, {app.worker.generated} tiles, "
           f"command bursts every {COMMAND_SECONDS:g} s, {swaps}")
     print(f"{'process':<14}{'RSS start':>11}{'RSS end':>10}{'growth':>14}{'fds':>10}{'threads':>10}")
@@ -211,9 +222,10 @@ def _row(name, first, last, rate):
           f"{first[2]:>4d}->{last[2]:<4d}")
 
 
-def _report_generators(lives, swaps):
+def _report_generators(lives, outcomes):
     """The generator's row (the process that drew longest) and each process's figures one after another.
-    lives: {pid: [(seconds, rss MB, fds, threads)]} from Generators; swaps: how many model swaps were asked for."""
+    lives: {pid: [(seconds, rss MB, fds, threads)]} from Generators; outcomes: each finished model swap, True if the
+    new model took over, False if it failed."""
     lives = [samples for samples in lives.values() if len(samples) >= 2]
     if not lives:
         print("generator: no generator process drew long enough to be measured")
@@ -229,9 +241,9 @@ def _report_generators(lives, swaps):
     if life < LONG_LIFE_MINUTES:
         print(f"  {life:.1f} min is too short to show growth of a few MB/h: `soak --swap-minutes 0` keeps one "
               f"generator process for the whole run.")
-    if swaps:
-        print(f"  {swaps} model swaps asked for; {len(lives)} generator processes drew, the first and each model that "
-              f"finished loading (a load still running at the next swap is replaced: the newest wins).")
+    if outcomes:
+        print(f"  {len(lives)} generator processes drew: the first and {sum(outcomes)} that took over at a model swap"
+              f"{f' ({outcomes.count(False)} swaps failed)' if not all(outcomes) else ''}.")
     if len(lives) < 3:
         return
     print("  Each new model is a new process: does each new one start, or end, bigger than the one before?")

@@ -1,5 +1,6 @@
 """One owner for every process the show starts: each way out returns within seconds and leaves none of them."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -306,14 +307,16 @@ def test_a_stopped_generator_process_is_replaced_not_duplicated(monkeypatch, cap
 
 @pytest.mark.slow
 def test_soak_measures_every_process_and_leaves_none(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "0.5", "--size", "320x240"],
-                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
+    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "1", "--size", "320x240",
+                             "--swap-minutes", "0.1"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()
             if line.split() and line.split()[0] in ("show", "generator", "osc")}
     assert set(rows) == {"show", "generator", "osc"}, result.stdout
     assert all("MB/h" in row for row in rows.values()) and "Traceback" not in result.stderr
     assert "the row is the generator process that drew longest" in result.stdout    # what its line means
+    took_over = re.search(r"generator processes drew: the first and (\d+) that took over", result.stdout)
+    assert took_over and int(took_over[1]) >= 1, result.stdout                       # swaps happened and were seen
 
 
 def test_soak_refuses_a_negative_swap_interval_in_one_line(tmp_path):
