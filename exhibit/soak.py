@@ -3,11 +3,12 @@
 The real live loop on SDL's dummy driver, played hard through Commands (as OSC and the keyboard would): speed 8,
 a mode change, a reseed, a tile reseed, a scene saved or recalled every COMMAND_SECONDS, and a model swap
 --swap-minutes after the last one took over (default 1; 0: none; on a slow machine a load can take longer than a
-minute, and a swap asked for every minute would replace each load before it finished, so none would happen). Every SAMPLE_SECONDS it notes, for the show's process and the OSC receiver,
-resident memory (RSS), open file descriptors and threads. At the end it prints the first and last sample and the
-growth of RSS in MB per hour, a least-squares line through the second half of the run (the first half holds
-warm-up: graph tracing, caches filling), and the show's C heap (glibc) at the first and last sample, in use and
-free but kept: RSS that grows while Python's objects do not is there. --trace also diffs tracemalloc snapshots of
+minute, and a swap asked for every minute would replace each load before it finished, so none would happen).
+Every SAMPLE_SECONDS it notes, for the show's process and the OSC receiver, resident memory (RSS), open file
+descriptors and threads. At the end it prints the first and last sample and the growth of RSS in MB per hour, a
+least-squares line through the second half of the run (the first half holds warm-up: graph tracing, caches
+filling), and the show's C heap (glibc) at the first and last sample, in use and free but kept: RSS that grows
+while Python's objects do not is there. --trace also diffs tracemalloc snapshots of
 the show's own process (taken at the half and at the end) and prints the lines whose allocations grew most.
 
 Each model swap replaces the generator process, so there is no one generator to draw a line through. Every
