@@ -28,6 +28,16 @@ def _size(text):
     return width, height
 
 
+def _minutes(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected minutes, 0 or more, e.g. 1 or 0.5")
+    return value
+
+
 def _common(parser):
     parser.add_argument("--config", type=Path, help="TOML settings (default: configs/exhibit.toml)")
     parser.add_argument("--model", type=Path, help="generator file (default: the bundled one in assets/)")
@@ -65,6 +75,9 @@ def parse(argv):
     elif command == "soak":
         parser.add_argument("--size", type=_size, default=(1280, 720), help="WIDTHxHEIGHT (default 1280x720)")
         parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
+        parser.add_argument("--swap-minutes", type=_minutes, default=1.0,
+                            help="a model swap every MINUTES (default 1); 0: none, one generator process for "
+                                 "the whole run, so its own growth over hours can be measured")
         parser.add_argument("--trace", action="store_true", help="also diff tracemalloc snapshots of the show")
     else:
         parser.add_argument("--size", type=_size, default=(1920, 1080), help="WIDTHxHEIGHT (default 1920x1080)")

@@ -1,13 +1,22 @@
 """python -m exhibit soak --minutes M: weeks of a show, fast-forwarded, watched for leaks.
 
 The real live loop on SDL's dummy driver, played hard through Commands (as OSC and the keyboard would): speed 8,
-a mode change, a reseed, a tile reseed, a scene saved or recalled every COMMAND_SECONDS, and a model swap every
-minute. Every SAMPLE_SECONDS it notes, for each of our processes (the show, its generator process, the OSC
-receiver), resident memory (RSS), open file descriptors and threads. At the end it prints the first and last
-sample and the growth of RSS in MB per hour, a least-squares line through the second half of the run (the first
-half holds warm-up: graph tracing, caches filling), and the show's C heap (glibc) at the first and last sample, in
-use and free but kept: RSS that grows while Python's objects do not is there. --trace also diffs tracemalloc snapshots of the show's own
-process (taken at the half and at the end) and prints the lines whose allocations grew most.
+a mode change, a reseed, a tile reseed, a scene saved or recalled every COMMAND_SECONDS, and a model swap
+--swap-minutes after the last one took over (default 1; 0: none; on a slow machine a load can take longer than a
+minute, and a swap asked for every minute would replace each load before it finished, so none would happen).
+Every SAMPLE_SECONDS it notes, for the show's process and the OSC receiver, resident memory (RSS), open file
+descriptors and threads. At the end it prints the first and last sample and the growth of RSS in MB per hour, a
+least-squares line through the second half of the run (the first half holds warm-up: graph tracing, caches
+filling), and the show's C heap (glibc) at the first and last sample, in use and free but kept: RSS that grows
+while Python's objects do not is there. --trace also diffs tracemalloc snapshots of
+the show's own process (taken at the half and at the end) and prints the lines whose allocations grew most.
+
+Each model swap replaces the generator process, so there is no one generator to draw a line through. Every
+GENERATOR_SAMPLE_SECONDS the soak samples the process drawing at that moment, and reports two things: the one that
+drew longest, measured as the show is (its growth fitted through the second half of its life), and every process
+one after another (RSS at its first and last sample while drawing, fitted in MB per new process: does each one start
+bigger than the one before?). A one-minute life is too short to show a few MB per hour; `--swap-minutes 0` keeps
+one generator process for the whole run, so its row measures what weeks without a swap would do to it.
 """
 import logging
 import random
@@ -24,8 +33,9 @@ import psutil
 from exhibit import commands as c, heap
 
 COMMAND_SECONDS = 2.0
-MODEL_SECONDS = 60.0
 SAMPLE_SECONDS = 10.0
+GENERATOR_SAMPLE_SECONDS = 2.0      # a generator process may live one minute: enough points to fit its half
+LONG_LIFE_MINUTES = 10.0            # a shorter life cannot show growth of a few MB per hour
 SPEED = 8.0
 
 
@@ -39,19 +49,44 @@ def kind(process):
     return None
 
 
+def measure(process):
+    """(RSS MB, open fds, threads) of a psutil.Process now. Raises psutil.Error if it has ended."""
+    fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()
+    return process.memory_info().rss / 2**20, fds, process.num_threads()
+
+
 def sample(show):
-    """{kind: (rss MB, fds, threads, pid)} for the show and its children, now."""
+    """{kind: (rss MB, fds, threads)} for the show and its OSC receiver, now (generators: see Generators)."""
     out = {}
     for process in [show] + show.children(recursive=True):
         try:
             name = "show" if process.pid == show.pid else kind(process)
-            if name is None or process.status() == psutil.STATUS_ZOMBIE:
+            if name not in ("show", "osc receiver") or process.status() == psutil.STATUS_ZOMBIE:
                 continue
-            fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()
-            out[name] = (process.memory_info().rss / 2**20, fds, process.num_threads(), process.pid)
+            out[name] = measure(process)
         except psutil.Error:
-            continue           # a generator being replaced as we look
+            continue
     return out
+
+
+class Generators:
+    """Samples of each generator process while it draws: {pid: [(seconds, rss MB, fds, threads)]}, in the order
+    they drew. A process loading beside the drawing one is not sampled: it has not begun its working life."""
+
+    def __init__(self):
+        self.lives = {}
+        self._process = None
+
+    def sample(self, t, generator):
+        pid = getattr(generator, "pid", None)
+        if pid is None:
+            return
+        try:
+            if self._process is None or self._process.pid != pid:
+                self._process = psutil.Process(pid)
+            self.lives.setdefault(pid, []).append((t, *measure(self._process)))
+        except psutil.Error:
+            pass              # replaced as we looked
 
 
 def growth(times, values):
@@ -77,20 +112,31 @@ def run(args, config, generator, seed):
     config.osc.port = _free_port()
     config.osc.bind = "127.0.0.1"
     config.osc.feedback_port = 0
+    config.osc.query_port = _free_port(socket.SOCK_STREAM)
     display = Display(config.display, windowed=True)
     app = App(config, generator, display, seed)
     rng = random.Random(seed)
     show = psutil.Process()
     samples = []                                    # (seconds, {kind: (rss, fds, threads)})
     heaps = []                                      # (seconds, the show's C heap: (in use, free kept) or None)
+    generators = Generators()
+    swap_seconds = args.swap_minutes * 60.0
     marks = {}
     seconds = args.minutes * 60.0
+    outcomes = []                                   # how each model swap ended: True took over, False failed
+
+    def on_result(command, error, done):
+        if isinstance(command, c.LoadModel):
+            outcomes.append(error is None)
+
+    app.on_result.append(on_result)
 
     def on_frame(app, now):
         if not app.stage.ready():
             return True
         if not marks:
-            marks.update(start=now, command=now, model=now, sample=-SAMPLE_SECONDS, k=0)
+            marks.update(start=now, command=now, model=now, sample=-SAMPLE_SECONDS,
+                         generator=-GENERATOR_SAMPLE_SECONDS, k=0, swaps=0, loading=False)
             app.queue.put(c.SetSpeed(SPEED))
         t = now - marks["start"]
         if now - marks["command"] >= COMMAND_SECONDS:
@@ -98,9 +144,15 @@ def run(args, config, generator, seed):
             marks["k"] += 1
             for command in _commands(marks["k"], rng, app):
                 app.queue.put(command)
-        if names and now - marks["model"] >= MODEL_SECONDS:
-            marks["model"] = now
-            app.queue.put(c.LoadModel(names[len(samples) % 2]))
+        if marks["loading"] and len(outcomes) == marks["swaps"]:     # the swap ended: the next one is due later
+            marks.update(loading=False, model=now)
+        if names and swap_seconds and not marks["loading"] and now - marks["model"] >= swap_seconds:
+            marks["swaps"] += 1
+            marks["loading"] = True
+            app.queue.put(c.LoadModel(names[marks["swaps"] % 2]))
+        if t - marks["generator"] >= GENERATOR_SAMPLE_SECONDS:
+            marks["generator"] = t
+            generators.sample(t, app.worker.generation.generator)
         if t - marks["sample"] >= SAMPLE_SECONDS:
             marks["sample"] = t
             samples.append((t, sample(show)))
@@ -123,6 +175,7 @@ def run(args, config, generator, seed):
         print("soak: the show ended before it could be measured")
         return 1
     _report(samples, args, app)
+    _report_generators(generators.lives, outcomes)
     if heaps[0][1] is not None:
         (_, first), (_, last) = heaps[0], heaps[-1]
         print(f"the show's C heap (glibc): in use {first[0] / 2**20:.1f} -> {last[0] / 2**20:.1f} MB, free but kept "
@@ -152,31 +205,61 @@ def _commands(k, rng, app):
 def _report(samples, args, app):
     elapsed = samples[-1][0]
     half = [(t, s) for t, s in samples if t >= elapsed / 2]
+    swaps = f"a model swap {args.swap_minutes:g} min after the last one took over" if args.swap_minutes else \
+        "no model swap"
     print(f"soak: {elapsed / 60:.1f} min at speed {SPEED:g}, {app.frames} frames, {app.worker.generated} tiles, "
-          f"command bursts every {COMMAND_SECONDS:g} s, a model swap every {MODEL_SECONDS:g} s")
+          f"command bursts every {COMMAND_SECONDS:g} s, {swaps}")
     print(f"{'process':<14}{'RSS start':>11}{'RSS end':>10}{'growth':>14}{'fds':>10}{'threads':>10}")
-    for name in ("show", "generator", "osc receiver"):
+    for name in ("show", "osc receiver"):
         rows = [(t, s[name]) for t, s in samples if name in s]
-        if not rows:
-            continue
-        first, last = rows[0][1], rows[-1][1]
-        late = [(t, s[name][0]) for t, s in half if name in s]
-        if name == "generator":      # replaced every minute: fit each process's peak, is the next one bigger?
-            peaks = {}
-            for t, s in half:
-                if name in s:
-                    pid = s[name][3]
-                    peaks[pid] = (t, max(peaks.get(pid, (t, 0.0))[1], s[name][0]))
-            late = list(peaks.values())
-        rate = growth([t for t, _ in late], [v for _, v in late])
-        print(f"{name:<14}{first[0]:>8.1f} MB{last[0]:>7.1f} MB{rate:>+9.1f} MB/h{first[1]:>5d}->{last[1]:<4d}"
-              f"{first[2]:>4d}->{last[2]:<4d}")
-    print("(a generator process is replaced at every model swap: its row follows whichever one is drawing, and its "
-          "growth is fitted through each one's peak)")
+        if rows:
+            late = [(t, s[name][0]) for t, s in half if name in s]
+            _row(name, rows[0][1], rows[-1][1], growth([t for t, _ in late], [v for _, v in late]))
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+def _row(name, first, last, rate):
+    """One line of the table: first and last (rss MB, fds, threads), growth in MB/h."""
+    print(f"{name:<14}{first[0]:>8.1f} MB{last[0]:>7.1f} MB{rate:>+9.1f} MB/h{first[1]:>5d}->{last[1]:<4d}"
+          f"{first[2]:>4d}->{last[2]:<4d}")
+
+
+def _report_generators(lives, outcomes):
+    """The generator's row (the process that drew longest) and each process's figures one after another.
+    lives: {pid: [(seconds, rss MB, fds, threads)]} from Generators; outcomes: each finished model swap, True if the
+    new model took over, False if it failed."""
+    lives = [samples for samples in lives.values() if len(samples) >= 2]
+    if not lives:
+        print("generator: no generator process drew long enough to be measured")
+        return
+    longest = max(lives, key=lambda samples: samples[-1][0] - samples[0][0])
+    born, died = longest[0][0], longest[-1][0]
+    late = [(t, rss) for t, rss, _, _ in longest if t >= (born + died) / 2]
+    _row("generator", longest[0][1:], longest[-1][1:], growth([t for t, _ in late], [v for _, v in late]))
+    life = (died - born) / 60
+    print(f"generator: the row is the generator process that drew longest ({life:.1f} min), sampled every "
+          f"{GENERATOR_SAMPLE_SECONDS:g} s while drawing;\n  its growth is fitted through the second half of its life "
+          f"(the first holds warm-up), as the show's is.")
+    if life < LONG_LIFE_MINUTES:
+        print(f"  {life:.1f} min is too short to show growth of a few MB/h: `soak --swap-minutes 0` keeps one "
+              f"generator process for the whole run.")
+    if outcomes:
+        print(f"  {len(lives)} generator processes drew: the first and {sum(outcomes)} that took over at a model swap"
+              f"{f' ({outcomes.count(False)} swaps failed)' if not all(outcomes) else ''}.")
+    if len(lives) < 3:
+        return
+    print("  Each new model is a new process: does each new one start, or end, bigger than the one before?")
+    # The first began drawing before the soak measured; the last was cut short by the end of the run.
+    for label, k, group in (("when it began drawing", 0, lives[1:]), ("at the end of its life", -1, lives[:-1])):
+        rss = [samples[k][1] for samples in group]
+        per_swap = float(np.polyfit(np.arange(len(rss)), rss, 1)[0])
+        fds = sorted(samples[k][2] for samples in group)
+        threads = sorted(samples[k][3] for samples in group)
+        print(f"  RSS {label}: first {rss[0]:.1f}, median {np.median(rss):.1f}, last {rss[-1]:.1f} MB, fitted "
+              f"{per_swap:+.1f} MB per new process; fds {fds[0]}..{fds[-1]}, threads {threads[0]}..{threads[-1]}")
+
+
+def _free_port(kind=socket.SOCK_DGRAM):
+    with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
