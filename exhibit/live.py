@@ -10,7 +10,6 @@ Nothing in the loop waits on generation: that runs in the worker's thread (and t
 
 Plug-in points for live control (exhibit/control/osc/ and friends):
   app.queue       CommandQueue: put Commands from any thread
-  app.inputs      sources started with the show; each frame calls their poll() just before the queue is drained
   app.on_change   [fn(snapshot)]: called on this thread after each frame in which Commands changed the show
   app.on_result   [fn(command, error, done)]: how a Command ended when it failed (error: the reason) or when
                   a slow one finished (done), so the controller that asked hears it
@@ -173,8 +172,6 @@ class App:
         """Apply the queued Commands, take a finished model load and the newly generated frames, advance the show
         to wall time `now` (seconds). Returns True if the show's state changed (controllers are told)."""
         changed = False
-        for source in self.inputs:            # what OSC has received so far, read here rather than waited for
-            source.poll()
         for command in self.queue.drain():
             changed |= self._apply(command)
         if changed:

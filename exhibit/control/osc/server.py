@@ -55,8 +55,6 @@ class OscServer:
         self._socks = {}                   # address family -> socket that sends feedback and replies
         self._lock = threading.Lock()
         self._stdin_lock = threading.Lock()
-        self._reading = threading.Lock()   # the receiver's output is read by poll() or the relay thread, one at a time
-        self._partial = b""                # the start of a line the receiver has not finished writing
         self.parts = []                    # what start() runs beside it and stop() ends with it
         self._options = {"bind": bind, "port": port, "feedback_port": feedback_port,
                          "allow": list(map(str, allow)), "rows": context.rows,
@@ -72,10 +70,8 @@ class OscServer:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # The receiver ends with the show: see exhibit/children.py.
         options = {**self._options, "parent": os.getpid(), "tie_to_thread": started_from_main_thread()}
-        # Unbuffered (bufsize=0): after the first line is read no later byte may hide in a reader's buffer,
-        # since from then on the pipe is read with os.read by whichever of poll() and the relay thread comes first.
         self._process = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc", json.dumps(options)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         try:
             first = json.loads(self._process.stdout.readline() or "{}")
         except ValueError:
@@ -87,8 +83,6 @@ class OscServer:
             log.warning("%s", text)
         self.tcp = first.get("tcp", False)
         os.set_blocking(self._process.stdin.fileno(), False)   # replies for TCP peers must never block us
-        os.set_blocking(self._process.stdout.fileno(), False)  # poll() on the show's thread never waits
-        self._partial = b""
         return first["listening"]
 
     def start(self):
@@ -126,51 +120,12 @@ class OscServer:
         """The receiver process's id (for measuring it: `bench --osc`)."""
         return self._process.pid
 
-    def poll(self):
-        """Take what the receiver has written so far, on the calling thread (the show's, just before it
-        applies the queued Commands). Never waits.
-
-        Why: the relay thread alone would hand each batch over only once it gets the GIL, which the render
-        loop holds while it draws, for up to the interpreter's switch interval (5 ms) a time; under load that
-        made a message miss the frame it arrived in time for. Whichever of the two reads first pumps the batch;
-        the other finds nothing."""
-        if self._reading.acquire(blocking=False):       # the relay thread is pumping right now: it has them
-            try:
-                self._read()
-            finally:
-                self._reading.release()
-
-    def _read(self):
-        """Pump every whole line the receiver has written; returns False once its output has ended."""
-        while True:
-            try:
-                chunk = os.read(self._process.stdout.fileno(), 1 << 16)
-            except BlockingIOError:
-                return True
-            except (OSError, ValueError):                   # closed by stop()
-                return False
-            if not chunk:
-                return False
-            *lines, self._partial = (self._partial + chunk).split(b"\n")
-            self._pump(lines)
-
-    def _follow(self):
-        """On the relay thread: pump the receiver's batches as they come, until its output ends."""
-        while True:
-            try:
-                select.select([self._process.stdout], [], [], 1.0)
-            except (OSError, ValueError):
-                return
-            with self._reading:
-                if not self._read():
-                    return
-
     def _relay(self):
         """Relay the receiver's batches; should it ever end on its own, say so and start another."""
         delay = 1.0
         while True:
             started = time.monotonic()
-            self._follow()
+            self._pump(self._process.stdout)
             if self._stopping.is_set():
                 return
             delay = 1.0 if time.monotonic() - started > 60 else min(2 * delay, 60.0)   # no tight crash loop
@@ -179,14 +134,13 @@ class OscServer:
             if self._stopping.wait(delay):
                 return
             try:
-                with self._reading:
-                    self._spawn()
+                self._spawn()
             except OSError as error:
                 log.error("%s; OSC is off", error)
                 return
 
     def _pump(self, lines):
-        """Lines (bytes) from the receiver -> the show's queue, the log, feedback peers, status replies."""
+        """Lines from the receiver -> the show's queue, the log, feedback peers, status replies."""
         for line in lines:
             try:
                 message = json.loads(line)
