@@ -128,6 +128,7 @@ def run_show(tmp_path, *extra, play=None):
     finally:
         if show.poll() is None:
             os.killpg(show.pid, signal.SIGKILL)
+            show.wait()
     output = "".join(lines) + output
     assert show.returncode == 0 and "Traceback" not in output, output[-2000:]
     return output, json.loads((tmp_path / "state.json").read_text())
