@@ -189,6 +189,9 @@ def main(argv=None):
         from exhibit.service import command
         return command.main(argv[1:])
     logging.basicConfig(level=logging.INFO, format="exhibit: %(message)s")
+    # Ctrl-C and `kill -INT` end the show however it was started: a shell starting it in the background (`&`, an
+    # .xinitrc, a script) hands it SIGINT ignored, and Python then leaves it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from exhibit import heap
     heap.tune()          # before pygame and the first tiles allocate: a C heap that does not creep over weeks
     args = parse(argv)
