@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import signal
+import threading
 import sys
 from pathlib import Path
 
@@ -316,7 +317,10 @@ def _live(config, generator, seed, configured, state=None):
         app = App(config, generator, display, seed)
         app.upkeep.keep_state(config.paths.state, configured, resumed=state)
         # A service manager stopping the show (SIGTERM) gets the same fade-out as the Quit key.
-        signal.signal(signal.SIGTERM, lambda signum, frame: app.queue.put(Quit()))
+        # Put from a thread of its own: a handler runs on the show's thread, between any two of its steps, and
+        # that thread may be holding the queue's lock (applying Commands, queueing a key) at that very moment.
+        signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(
+            target=app.queue.put, args=(Quit(),), name="sigterm", daemon=True).start())
         app.run()                 # closes every process the show started, however it ends
         code = app.exit_code      # RESTART_EXIT_CODE after the daily restart (exhibit/show/schedule.py)
     except KeyboardInterrupt:
