@@ -15,6 +15,7 @@ Plug-in points for live control (exhibit/control/osc/ and friends):
                   a slow one finished (done), so the controller that asked hears it
   app.snapshot()  the state as a dict, from any thread
   app.frames      display frames drawn so far
+  app.inputs      sources started with the show; each frame calls their poll() just before the queue is drained
   app.config      the loaded config
 """
 import collections
@@ -172,6 +173,8 @@ class App:
         """Apply the queued Commands, take a finished model load and the newly generated frames, advance the show
         to wall time `now` (seconds). Returns True if the show's state changed (controllers are told)."""
         changed = False
+        for source in self.inputs:            # what OSC has received so far, read here rather than waited for
+            source.poll()
         for command in self.queue.drain():
             changed |= self._apply(command)
         if changed:

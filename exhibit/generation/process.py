@@ -25,6 +25,13 @@ START_SECONDS = 300     # loading TensorFlow and a model on a slow machine
 ANSWER_SECONDS = 60     # one batch; a child silent for longer is stopped (SIGSTOP) or hung, and is replaced
 CLOSE_SECONDS = 3       # a drawing in progress may finish before the child is killed
 RESTART_DELAYS = (1.0, 60.0)   # first and longest wait before restarting a child that keeps ending
+# Scheduling priorities (Unix nice values) of the child: the render loop, the OSC receiver and the show's threads
+# come first. While it loads (TensorFlow, the model, the first trace) it is only mildly behind them, so a model
+# swap takes seconds, not minutes, on a machine with other work. Once it draws it takes only the CPU they leave:
+# at 5 TensorFlow's threads still took a quarter of the core the render loop ran on, and `bench --osc` measured
+# 27 to 30 fps during its flood where 19 held 44 to 49 (same machine, same load).
+LOADING_NICENESS = 5
+DRAWING_NICENESS = 19
 
 
 # Lines TensorFlow, absl and CUDA's stubs print on every start of a machine without a GPU, at levels that read as
@@ -76,7 +83,7 @@ def _draw(connection, path, resolution, threads):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if hasattr(os, "nice"):
-        os.nice(5)      # the render loop in the parent comes first; generation takes what is left
+        os.nice(LOADING_NICENESS)
     if threads:
         import tensorflow as tf
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -89,6 +96,8 @@ def _draw(connection, path, resolution, threads):
     generator.generate(model.seeded_latents(0, 1, generator.z_dim))
     connection.send(("ready", {"z_dim": generator.z_dim, "resolution": generator.resolution,
                                "name": generator.name, "metadata": generator.metadata}))
+    if hasattr(os, "nice"):
+        os.nice(DRAWING_NICENESS - LOADING_NICENESS)
     while True:
         try:
             request = connection.recv()

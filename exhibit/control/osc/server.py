@@ -28,6 +28,7 @@ log = logging.getLogger("exhibit.control.osc")
 MAX_PEERS = 32                       # feedback peers remembered (senders and status subscribers)
 PEER_TTL = 600.0                     # seconds a peer keeps receiving feedback after it last spoke
 MAX_ASKED = 1024                     # Commands remembered with their sender, so a late failure finds it
+RELAY_SECONDS = 0.05                 # the relay thread takes a batch the show's loop has left this long
 WELCOME_SECONDS = 0.3                # a new controller's greeting waits at most this long for its message
 
 
@@ -55,6 +56,10 @@ class OscServer:
         self._socks = {}                   # address family -> socket that sends feedback and replies
         self._lock = threading.Lock()
         self._stdin_lock = threading.Lock()
+        self._reading = threading.Lock()   # the receiver's output is read by poll() or the relay thread, one at a time
+        self._partial = b""                # the start of a line the receiver has not finished writing
+        self._polled = 0.0                 # when poll() last read, so the relay thread knows the show is reading
+        self._ended = False                # the receiver's output has ended (it exited)
         self.parts = []                    # what start() runs beside it and stop() ends with it
         self._options = {"bind": bind, "port": port, "feedback_port": feedback_port,
                          "allow": list(map(str, allow)), "rows": context.rows,
@@ -70,8 +75,10 @@ class OscServer:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         # The receiver ends with the show: see exhibit/children.py.
         options = {**self._options, "parent": os.getpid(), "tie_to_thread": started_from_main_thread()}
+        # Unbuffered (bufsize=0): after the first line no later byte may hide in a file object's buffer, since
+        # from then on the pipe is read with os.read by whichever of poll() and the relay thread comes first.
         self._process = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc", json.dumps(options)],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, bufsize=0)
         try:
             first = json.loads(self._process.stdout.readline() or "{}")
         except ValueError:
@@ -83,6 +90,8 @@ class OscServer:
             log.warning("%s", text)
         self.tcp = first.get("tcp", False)
         os.set_blocking(self._process.stdin.fileno(), False)   # replies for TCP peers must never block us
+        os.set_blocking(self._process.stdout.fileno(), False)  # poll() on the show's thread never waits
+        self._partial, self._ended = b"", False
         return first["listening"]
 
     def start(self):
@@ -120,12 +129,61 @@ class OscServer:
         """The receiver process's id (for measuring it: `bench --osc`)."""
         return self._process.pid
 
+    def poll(self):
+        """Take what the receiver has written so far, on the calling thread: the show's, just before it
+        applies the queued Commands, once a frame. Never waits.
+
+        Why not the relay thread alone: it can put a Command on the queue only once it holds Python's GIL,
+        which the render loop holds while it draws and gives up at the interpreter's switch interval (5 ms).
+        `bench --osc` measured the hand-over at 6 to 8 ms p99 that way, enough to miss the next frame; read
+        here, a batch the receiver has written is in the very next frame."""
+        if self._reading.acquire(blocking=False):       # else the relay thread is pumping right now: it has them
+            try:
+                self._polled = time.monotonic()
+                self._read()
+            finally:
+                self._reading.release()
+
+    def _read(self):
+        """Pump every whole line the receiver has written; returns False once its output has ended."""
+        while True:
+            try:
+                chunk = os.read(self._process.stdout.fileno(), 1 << 16)
+            except BlockingIOError:
+                return True
+            except (OSError, ValueError):                   # closed by stop()
+                return False
+            if not chunk:
+                self._ended = True
+                return False
+            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            self._pump(lines)
+
+    def _follow(self):
+        """On the relay thread, until the receiver's output ends: pump what the show's loop has not taken
+        within RELAY_SECONDS (the loop is stalled, or the server runs without one). Otherwise it stays out
+        of the loop's way, so its own wake-ups seldom take the GIL from the render loop."""
+        while not self._stopping.is_set():
+            try:
+                ready, _, _ = select.select([self._process.stdout], [], [], 1.0)
+            except (OSError, ValueError):
+                return
+            if self._ended:                                 # poll() read the end of it
+                return
+            idle = time.monotonic() - self._polled
+            if ready and idle < RELAY_SECONDS:
+                self._stopping.wait(RELAY_SECONDS - idle)   # the loop is reading: it will likely take this batch
+            elif ready:
+                with self._reading:
+                    if not self._read():
+                        return
+
     def _relay(self):
         """Relay the receiver's batches; should it ever end on its own, say so and start another."""
         delay = 1.0
         while True:
             started = time.monotonic()
-            self._pump(self._process.stdout)
+            self._follow()
             if self._stopping.is_set():
                 return
             delay = 1.0 if time.monotonic() - started > 60 else min(2 * delay, 60.0)   # no tight crash loop
@@ -134,13 +192,14 @@ class OscServer:
             if self._stopping.wait(delay):
                 return
             try:
-                self._spawn()
+                with self._reading:                     # poll() must not read the new receiver's first line
+                    self._spawn()
             except OSError as error:
                 log.error("%s; OSC is off", error)
                 return
 
     def _pump(self, lines):
-        """Lines from the receiver -> the show's queue, the log, feedback peers, status replies."""
+        """Lines (bytes) from the receiver -> the show's queue, the log, feedback peers, status replies."""
         for line in lines:
             try:
                 message = json.loads(line)
