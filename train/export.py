@@ -19,7 +19,7 @@ def main(argv):
     import model
     from model.networks import build_generator
     from train import checkpoint
-    from train.loop import ARCHITECTURE_KEYS
+    from train.checkpoint import ARCHITECTURE_KEYS
 
     run_dir = Path(args.run_dir)
     settings = run_dir / "run.json"
