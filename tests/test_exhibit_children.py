@@ -320,9 +320,10 @@ def test_a_stopped_generator_process_is_replaced_not_duplicated(monkeypatch, cap
 
 
 @pytest.mark.slow
-def test_soak_measures_every_process_and_leaves_none(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "1", "--size", "320x240",
-                             "--swap-minutes", "0.1"],
+def test_soak_measures_every_process_and_leaves_none(tmp_path, tiny_model):
+    # Half a minute: three samples of the show (one every 10 s) and swaps every 6 s, of a model that loads quickly.
+    result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "0.5", "--size", "320x240",
+                             "--swap-minutes", "0.1", "--model", str(tiny_model)],
                             cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()
