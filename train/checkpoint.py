@@ -71,6 +71,12 @@ def latest(run_dir, log=print):
     return None
 
 
+def finite(path, group):
+    """Whether every array of `group` (e.g. "ema") in the checkpoint at `path` is free of NaN and infinity."""
+    with np.load(path) as data:
+        return all(np.isfinite(data[k]).all() for k in data.files if k.startswith(group + "/"))
+
+
 def restore(path, groups):
     """Assign the checkpoint's arrays to {group: [variables]} and return its state."""
     state = read_state(path)
