@@ -251,7 +251,7 @@ def test_a_generator_with_nan_weights_is_refused_everywhere(two_step_run, image_
 
 STOP_REQUEST_PROBE = """
 import sys, time
-from train.loop import StopRequest
+from train.stop import StopRequest
 stop = StopRequest()
 stop.step, stop.last_saved = 7, 6
 print("in a step", flush=True)
@@ -260,7 +260,7 @@ time.sleep(600)   # the main thread busy in a long step, as it is inside TensorF
 
 
 def test_ctrl_c_answers_at_once_and_a_third_quits_without_saving():
-    """The StopRequest of a real training process, its main thread held inside a step that does not end.
+    """The trainer's StopRequest in a real process, its main thread held inside a step that does not end.
 
     Each Ctrl-C is sent once the previous one was answered, so the test sees the three answers a person sees,
     whatever the step's length; the save that the first one starts is tested end to end by the SIGTERM test.
