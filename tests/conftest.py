@@ -4,6 +4,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 # Set before pygame or TensorFlow are imported anywhere in the test session.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -15,3 +17,15 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # own and never into the user's.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="permeation-test-data-")
 atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A generator file of 32 px tiles and width 16, for tests that start a real show to check its processes and
+    state rather than its pictures: its generator process loads and draws it in a fraction of the bundled model's
+    time, and leaves more of the CPU to the show and the test."""
+    import model
+
+    path = tmp_path_factory.mktemp("models") / "tiny-32.keras"
+    model.save_generator(model.new_generator(32, seed=1, width=16).network, path)
+    return path

@@ -38,11 +38,11 @@ def test_a_tablet_plays_the_real_show(tmp_path):
         "paths": {"screenshots": str(tmp_path / "shots"), "models": str(tmp_path / "models"),
                   "scenes": str(tmp_path / "scenes.json")}})
     (tmp_path / "models").mkdir()
-    model.save_generator(model.new_generator(64, seed=2, width=32).network, tmp_path / "models" / "other.keras")
+    model.save_generator(model.new_generator(32, seed=2, width=16).network, tmp_path / "models" / "other.keras")
     data = (tmp_path / "models" / "other.keras").read_bytes()
     (tmp_path / "models" / "broken.keras").write_bytes(data[:len(data) // 2])
     display = Display(cfg.display)
-    app = App(cfg, model.new_generator(64, seed=1, width=32), display, seed=1)
+    app = App(cfg, model.new_generator(32, seed=1, width=16), display, seed=1)   # small: the test is about OSC
     results = {}
 
     def play():

@@ -115,10 +115,11 @@ def test_a_folder_in_the_way_of_saving_is_an_error_and_nothing_half_written(tmp_
 
 # -- a real restart -------------------------------------------------------------------------------------------
 
-def run_show(tmp_path, *extra, play=None):
-    """Start `python -m exhibit --windowed` (dummy video), wait for the grid, `play(port)`, then SIGTERM it."""
+def run_show(tmp_path, model, *extra, play=None):
+    """Start `python -m exhibit --windowed --model MODEL` (dummy video), wait for the grid, `play(port)`, then SIGTERM
+    it."""
     show, lines, port = start_show(tmp_path, "--set", f"paths.state={tmp_path / 'state.json'}",
-                                   "--set", f"paths.scenes={tmp_path / 'scenes.json'}", *extra, seed=None)
+                                   "--set", f"paths.scenes={tmp_path / 'scenes.json'}", *extra, seed=None, model=model)
     try:
         if play:
             play(port)
@@ -135,7 +136,7 @@ def run_show(tmp_path, *extra, play=None):
 
 
 @pytest.mark.slow
-def test_a_real_restart_resumes_the_show(tmp_path):
+def test_a_real_restart_resumes_the_show(tmp_path, tiny_model):
     from pythonosc.udp_client import SimpleUDPClient
 
     def play(port):
@@ -145,16 +146,16 @@ def test_a_real_restart_resumes_the_show(tmp_path):
                                ("/exhibit/captions", 1)]:
             client.send_message(address, value)
 
-    _, first = run_show(tmp_path, "--seed", "11", play=play)
+    _, first = run_show(tmp_path, tiny_model, "--seed", "11", play=play)
     assert (first["mode"], first["speed"], first["psi"], first["brightness"], first["captions"], first["tiles"]) == \
         ("unison", 2.0, 0.5, 1.25, True, {"17": 99})
 
-    output, second = run_show(tmp_path, "--seed", "12")          # no commands this time: all of it comes back
+    output, second = run_show(tmp_path, tiny_model, "--seed", "12")   # no commands this time: all of it comes back
     assert "resumed from" in output, output[-2000:]
     for key in ("seed", "mode", "speed", "psi", "brightness", "captions", "tiles", "model"):
         assert second[key] == first[key], key
     assert second["time"] > first["time"] + 2.0                    # show time went on from where it was
 
-    output, third = run_show(tmp_path, "--fresh", "--seed", "12")
+    output, third = run_show(tmp_path, tiny_model, "--fresh", "--seed", "12")
     assert "resumed" not in output and third["seed"] == 12 and third["mode"] == "drift" and third["tiles"] == {}
     assert third["time"] < first["time"]

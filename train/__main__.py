@@ -30,7 +30,9 @@ def train_main(argv):
                         help="bfloat16 compute on GPUs (ignored on CPU)")
     args = parser.parse_args(argv)
 
+    from train.checkpoint import check_resume
     from train.config import ConfigError, load_config
+    from train.data import DataError, load_dataset
     from train.strategy import StrategyError, make_strategy
 
     flags = {}
@@ -41,20 +43,25 @@ def train_main(argv):
         flags.setdefault("distribution", {})["mixed_precision"] = True
     try:
         config = load_config(args.config, flags)
+        # Told before TensorFlow loads (seconds, not the ten it takes to start): a run folder whose checkpoints
+        # cannot take these settings (train() says what else changed), a data folder that is missing or holds too
+        # few usable images. The images are decoded here, once: training never reads the folder again.
+        check_resume(args.out, config, log=lambda line: None)
+        dataset = load_dataset(args.data, config["model"]["resolution"], min_images=config["data"]["min_images"],
+                               background=tuple(config["data"]["background"]))
         distribution = config["distribution"]
         strategy, description = make_strategy(distribution["strategy"], distribution["cpu_replicas"])
-    except (ConfigError, StrategyError) as error:
+    except (ConfigError, StrategyError, DataError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     _set_precision(distribution["mixed_precision"])
 
     from train.checkpoint import CheckpointError
-    from train.data import DataError
     from train.loop import TrainingDiverged, train
 
     try:
-        return train(config, args.data, args.out, strategy, description)
-    except (DataError, CheckpointError, ValueError) as error:
+        return train(config, dataset, args.out, strategy, description)
+    except (CheckpointError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingDiverged as error:

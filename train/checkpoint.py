@@ -13,6 +13,9 @@ import numpy as np
 from model.atomic import replacing
 
 PATTERN = re.compile(r"^step-(\d{8})\.npz$")
+ARCHITECTURE_KEYS = ("resolution", "z_dim", "w_dim", "width", "mapping_layers")
+# Settings a checkpoint's weights are shaped by: changing them on resume cannot work.
+REFUSED_ON_RESUME = tuple(("model", k) for k in ARCHITECTURE_KEYS)
 
 
 class CheckpointError(Exception):
@@ -68,6 +71,12 @@ def latest(run_dir, log=print):
     return None
 
 
+def finite(path, group):
+    """Whether every array of `group` (e.g. "ema") in the checkpoint at `path` is free of NaN and infinity."""
+    with np.load(path) as data:
+        return all(np.isfinite(data[k]).all() for k in data.files if k.startswith(group + "/"))
+
+
 def restore(path, groups):
     """Assign the checkpoint's arrays to {group: [variables]} and return its state."""
     state = read_state(path)
@@ -84,3 +93,34 @@ def restore(path, groups):
                                           f"{tuple(variable.shape)} (settings changed? use a new --out folder)")
                 variable.assign(value)
     return state
+
+
+def check_resume(run_dir, config, log=print):
+    """The newest complete checkpoint of run_dir (None: nothing to resume), checked against this start's settings.
+
+    Compares the settings the checkpoint was made with to `config`: raises ValueError naming an architecture change
+    (its weights cannot take it); logs the rest, which apply from this step on (learning rates, R1, EMA,
+    augmentation, steps, intervals, batch size, data and distribution settings). Checkpoints of older versions
+    carry no settings; run.json stands in. Needs no TensorFlow, so `python -m train` can refuse before it loads.
+    """
+    run_dir = Path(run_dir)
+    path = latest(run_dir, log)
+    if path is None:
+        return None
+    before = read_state(path).get("settings")
+    if before is None and (run_dir / "run.json").exists():
+        before = json.loads((run_dir / "run.json").read_text())
+    if before is None:
+        return path
+    refused = [f"{section}.{key} = {before[section][key]} (now {config[section][key]})"
+               for section, key in REFUSED_ON_RESUME
+               if section in before and key in before[section] and before[section][key] != config[section][key]]
+    if refused:
+        raise ValueError(f"{run_dir} holds checkpoints trained with {', '.join(refused)}: use the same settings to "
+                         "resume, or a new --out folder")
+    changed = [f"{section}.{key} {before[section][key]} -> {value}" for section, values in config.items()
+               for key, value in values.items()
+               if section in before and key in before[section] and before[section][key] != value]
+    if changed:
+        log(f"changed since {path.name} (applied from now on): {', '.join(changed)}")
+    return path

@@ -16,10 +16,8 @@ def main(argv):
     parser.add_argument("--step", type=int, help="export this checkpoint's step (default: the latest)")
     args = parser.parse_args(argv)
 
-    import model
-    from model.networks import build_generator
     from train import checkpoint
-    from train.loop import ARCHITECTURE_KEYS
+    from train.checkpoint import ARCHITECTURE_KEYS
 
     run_dir = Path(args.run_dir)
     settings = run_dir / "run.json"
@@ -43,15 +41,25 @@ def main(argv):
         print(f"error: --out {args.out} must end in .keras", file=sys.stderr)
         return 2
 
+    # Every mistake above, a broken checkpoint and a diverged one are told before TensorFlow loads (seconds, not ten).
+    try:
+        finite = checkpoint.read_state(path) is not None and checkpoint.finite(path, "ema")
+    except checkpoint.CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not finite:
+        print(f"error: {path}: the weights hold NaN or infinite values (its training diverged); export an earlier "
+              f"step (--step N)", file=sys.stderr)
+        return 2
+
+    import model
+    from model.networks import build_generator
+
     ema = build_generator(**{k: config["model"][k] for k in ARCHITECTURE_KEYS})
     try:
         state = checkpoint.restore(path, {"ema": ema.weights})
     except checkpoint.CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    if not model.generator_file.weights_finite(ema):
-        print(f"error: {path}: the weights hold NaN or infinite values (its training diverged); export an earlier "
-              f"step (--step N)", file=sys.stderr)
         return 2
     metadata = {"steps": state["step"], "images_seen": state.get("images_seen"), "dataset": state.get("dataset"),
                 "images": state.get("images"),

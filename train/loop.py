@@ -6,10 +6,6 @@ several GPUs (MirroredStrategy) and on several machines (MultiWorkerMirroredStra
 """
 import json
 import os
-import signal
-import socket
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,10 +18,11 @@ from model import atomic
 from model.networks import build_discriminator, build_generator
 from train import checkpoint, sheets
 from train.augment import adjust_probability, augment
-from train.data import load_dataset, make_tf_dataset
+from train.checkpoint import ARCHITECTURE_KEYS
+from train.data import make_tf_dataset
+from train.stop import StopRequest
 from train.strategy import is_chief
 
-ARCHITECTURE_KEYS = ("resolution", "z_dim", "w_dim", "width", "mapping_layers")
 SAMPLE_SEED = 2021  # the sample sheets always show the same latents, so you watch the same pictures improve
 
 
@@ -148,55 +145,6 @@ def make_step(models, strategy, config, global_batch):
     return run_step
 
 
-class StopRequest:
-    """Ctrl-C and SIGTERM ask the loop to stop after the current step, so it can checkpoint first.
-
-    Python runs a signal handler only when the main thread is back between bytecodes, and the main thread sits inside
-    a TensorFlow step for seconds at a time; so the C-level handler writes the signal number to a socket
-    (signal.set_wakeup_fd) and a thread answers at once. First signal: stop after this step and save a checkpoint.
-    Second: say that quitting now loses the steps since the last checkpoint, and how. Third: quit at once, exit
-    status 130, without saving (the next start removes any half-written temporary file).
-    """
-
-    def __init__(self, log=print):
-        self.signal = None
-        self.step = self.last_saved = None   # kept up to date by the loop, for the messages
-        self._log = log
-        self._count = 0
-        self._reader, self._writer = socket.socketpair()
-        self._writer.setblocking(False)
-        signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda signum, frame: None)   # the thread answers; nothing to do here
-        threading.Thread(target=self._listen, name="stop-request", daemon=True).start()
-
-    def _listen(self):
-        while True:
-            try:
-                received = self._reader.recv(16)
-            except OSError:
-                return
-            if not received:
-                return
-            for signum in received:
-                self._answer(signum)
-
-    def _answer(self, signum):
-        self._count += 1
-        since = f"step {self.last_saved}" if self.last_saved else "the start"
-        if self._count == 1:
-            self.signal = signum
-            self._log("stopping after this step, saving a checkpoint…")
-        elif self._count == 2:
-            self._log(f"still finishing step {(self.step or 0) + 1} to save it; quitting now would lose the training "
-                      f"since {since}. Press Ctrl-C once more to quit without saving.")
-        else:
-            self._log(f"quit without saving: the next start resumes from {since}.")
-            sys.stdout.flush()
-            os._exit(130)
-        sys.stdout.flush()
-
-
 def format_duration(seconds):
     seconds = int(max(seconds, 0))
     h, m = divmod(seconds // 60, 60)
@@ -210,11 +158,12 @@ class TrainingDiverged(Exception):
 LOSS_KEYS = ("d_loss", "g_loss", "r1")
 
 
-def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
-    """Train (or resume) a run. Returns 0 when the run reached its steps, 130 when stopped by a signal.
+def train(config, dataset, run_dir, strategy, strategy_description, log=print):
+    """Train (or resume) a run on `dataset` (data.load_dataset's, at the model's resolution). Returns 0 when the run
+    reached its steps, 130 when stopped by a signal.
 
-    Raises ValueError for settings a run folder cannot take, data.DataError for unusable images and
-    TrainingDiverged at the first NaN or infinity, leaving the last good checkpoint and generator file as they were.
+    Raises ValueError for settings a run folder cannot take and TrainingDiverged at the first NaN or infinity,
+    leaving the last good checkpoint and generator file as they were.
     """
     run_dir = Path(run_dir)
     chief = is_chief(strategy)
@@ -224,14 +173,10 @@ def train(config, data_dir, run_dir, strategy, strategy_description, log=print):
     if global_batch % replicas:
         raise ValueError(f"--batch-size {global_batch} must be a multiple of the {replicas} replicas")
 
-    # Before the images load: a resume that cannot work is refused in a second.
-    latest = checkpoint.latest(run_dir, log)
-    if latest is not None:
-        _check_resume(run_dir, latest, config, log)
+    # `python -m train` refused a resume that cannot work before TensorFlow loaded; this says what else changed.
+    latest = checkpoint.check_resume(run_dir, config, log)
     if chief:
         _remove_leftovers(run_dir, log)
-    dataset = load_dataset(data_dir, m["resolution"], min_images=config["data"]["min_images"],
-                           background=tuple(config["data"]["background"]), log=log)
     log(f"{strategy_description}; global batch {global_batch} ({global_batch // replicas} per replica)")
 
     models = Models(config, strategy)
@@ -370,34 +315,6 @@ def _check_finite(metrics, step, replicas, last_saved, run_dir, t):
         f"(train.g_lr {t['g_lr']:g} and train.d_lr {t['d_lr']:g}, e.g. ten times lower) or a larger R1 gamma "
         f"(train.r1_gamma {t['r1_gamma']:g}, e.g. ten times larger) in a --config file, then run again"
         + (f": it resumes from step {last_saved}" if last_saved else ""))
-
-
-# Settings a checkpoint's weights are shaped by: changing them on resume cannot work.
-REFUSED_ON_RESUME = tuple(("model", k) for k in ARCHITECTURE_KEYS)
-
-
-def _check_resume(run_dir, latest, config, log):
-    """Compare the settings a checkpoint was made with to this start's: refuse an architecture change, report the rest.
-
-    Everything else is applied from this step on (learning rates, R1, EMA, augmentation, steps, intervals, batch
-    size, data and distribution settings). Checkpoints of older versions carry no settings; run.json stands in.
-    """
-    before = checkpoint.read_state(latest).get("settings")
-    if before is None and (run_dir / "run.json").exists():
-        before = json.loads((run_dir / "run.json").read_text())
-    if before is None:
-        return
-    refused = [f"{section}.{key} = {before[section][key]} (now {config[section][key]})"
-               for section, key in REFUSED_ON_RESUME
-               if section in before and key in before[section] and before[section][key] != config[section][key]]
-    if refused:
-        raise ValueError(f"{run_dir} holds checkpoints trained with {', '.join(refused)}: use the same settings to "
-                         "resume, or a new --out folder")
-    changed = [f"{section}.{key} {before[section][key]} -> {value}" for section, values in config.items()
-               for key, value in values.items()
-               if section in before and key in before[section] and before[section][key] != value]
-    if changed:
-        log(f"changed since {latest.name} (applied from now on): {', '.join(changed)}")
 
 
 def _write_settings(run_dir, config):
