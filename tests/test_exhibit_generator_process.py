@@ -26,6 +26,16 @@ def test_the_generator_process_draws_what_the_model_draws_here(remote):
     assert np.array_equal(remote.generate(z, psi=0.7), local.generate(z, psi=0.7))
 
 
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread nice values are read from Linux's /proc")
+def test_the_generator_process_draws_at_the_lowest_priority_on_every_thread(remote):
+    """What `ps -L -o tid,ni` shows: the render loop and the OSC receiver come first. On Linux a nice value is
+    per thread, and TensorFlow's compute threads (which do the drawing) once stayed at the loading value."""
+    remote.generate(model.seeded_latents(0, 2, remote.z_dim))
+    tasks = Path(f"/proc/{remote.pid}/task")
+    nice = {tid.name: int((tid / "stat").read_text().rsplit(")", 1)[1].split()[16]) for tid in tasks.iterdir()}
+    assert len(nice) > 2 and set(nice.values()) == {19}, nice
+
+
 def test_a_saved_model_file_draws_the_same_in_the_generator_process(tmp_path):
     local = model.new_generator(32, seed=2)
     path = model.save_generator(local.network, tmp_path / "paintings.keras", {"dataset": "paintings", "steps": 3,

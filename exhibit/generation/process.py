@@ -25,11 +25,8 @@ START_SECONDS = 300     # loading TensorFlow and a model on a slow machine
 ANSWER_SECONDS = 60     # one batch; a child silent for longer is stopped (SIGSTOP) or hung, and is replaced
 CLOSE_SECONDS = 3       # a drawing in progress may finish before the child is killed
 RESTART_DELAYS = (1.0, 60.0)   # first and longest wait before restarting a child that keeps ending
-# Scheduling priorities (Unix nice values) of the child: the render loop, the OSC receiver and the show's threads
-# come first. While it loads (TensorFlow, the model, the first trace) it is only mildly behind them, so a model
-# swap takes seconds, not minutes, on a machine with other work. Once it draws it takes only the CPU they leave:
-# at 5 TensorFlow's threads still took a quarter of the core the render loop ran on, and `bench --osc` measured
-# 27 to 30 fps during its flood where 19 held 44 to 49 (same machine, same load).
+# While the child loads (TensorFlow, the model, the first trace) it runs at a mild nice value, so a model swap
+# takes seconds on a machine with other work; once it draws it yields the CPU to the show (see _yield_cpu).
 LOADING_NICENESS = 5
 DRAWING_NICENESS = 19
 
@@ -77,6 +74,26 @@ def _serve(connection, path, resolution, threads, parent_pid, tie_to_thread):
         restore()
 
 
+def _yield_cpu():
+    """From now on draw only with CPU time the show's other processes leave: the render loop and the OSC
+    receiver come first.
+
+    Every thread goes to nice 19, TensorFlow's compute threads too: on Linux a nice value belongs to one thread
+    (setpriority(2)), and os.nice() would lower only this one while the threads that do the drawing stayed
+    at LOADING_NICENESS. With all of them at 19, `bench --osc` held p99 2 frames in its quiet half in three runs
+    of three, against 3 with them at 5 (one probe in fifty missed the frame it was in time for).
+    """
+    tasks = "/proc/self/task"
+    if os.path.isdir(tasks) and hasattr(os, "setpriority"):
+        for tid in os.listdir(tasks):
+            try:
+                os.setpriority(os.PRIO_PROCESS, int(tid), DRAWING_NICENESS)
+            except OSError:             # a thread that has just ended
+                pass
+    elif hasattr(os, "nice"):           # elsewhere (macOS) the nice value is the whole process's
+        os.nice(DRAWING_NICENESS - LOADING_NICENESS)
+
+
 def _draw(connection, path, resolution, threads):
     # Ctrl-C and SIGTERM reach the whole process group; they are the show's to handle, and it then closes us
     # (if the show dies instead, die_with_parent ends us).
@@ -96,8 +113,7 @@ def _draw(connection, path, resolution, threads):
     generator.generate(model.seeded_latents(0, 1, generator.z_dim))
     connection.send(("ready", {"z_dim": generator.z_dim, "resolution": generator.resolution,
                                "name": generator.name, "metadata": generator.metadata}))
-    if hasattr(os, "nice"):
-        os.nice(DRAWING_NICENESS - LOADING_NICENESS)
+    _yield_cpu()
     while True:
         try:
             request = connection.recv()
