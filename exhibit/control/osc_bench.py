@@ -10,9 +10,10 @@ thousands of messages per second: fader moves (which the server coalesces), out-
 malformed packets and address patterns (`/exhibit/tile/*/reseed`, all 196 tiles, about PATTERN_RATE a
 second), a mix a broken controller or a hostile peer could send. Probes go on through it. The reported p50
 and p99 are the worse of the two halves; a probe that never reached the screen (dropped in a full socket
-buffer) counts as never, so p99 is `inf` once more than one probe in a hundred is lost. It also reports what matching an address pattern costs per message,
-and the CPU the receiver, the show's process and the flood sender had during the flood beside the machine's
-load average: a receiver that falls behind while using well under one core was waiting for a CPU, not working.
+buffer) counts as never, so p99 is `inf` once more than one probe in a hundred is lost. It also reports what
+matching an address pattern costs per message, and the CPU the receiver, the show's process and the flood sender
+had during the flood beside the machine's load average: a receiver that falls behind while using well under one
+core was waiting for a CPU, not working.
 """
 import argparse
 import os

@@ -80,8 +80,8 @@ def _yield_cpu():
 
     Every thread goes to nice 19, TensorFlow's compute threads too: on Linux a nice value belongs to one thread
     (setpriority(2)), and os.nice() would lower only this one while the threads that do the drawing stayed
-    at LOADING_NICENESS. With all of them at 19, `bench --osc` held p99 2 frames in its quiet half in three runs
-    of three, against 3 with them at 5 (one probe in fifty missed the frame it was in time for).
+    at LOADING_NICENESS. With all of them at 19, `bench --osc` held p99 2 frames in its quiet half in 6 runs of 7
+    (3 in the other), against 3 in every run with them at 5: the render loop shared its core with TensorFlow.
     """
     tasks = "/proc/self/task"
     if os.path.isdir(tasks) and hasattr(os, "setpriority"):
