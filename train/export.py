@@ -43,7 +43,8 @@ def main(argv):
 
     # Every mistake above, a broken checkpoint and a diverged one are told before TensorFlow loads (seconds, not ten).
     try:
-        finite = checkpoint.read_state(path) is not None and checkpoint.finite(path, "ema")
+        checkpoint.read_state(path)             # raises for an incomplete or corrupt file
+        finite = checkpoint.finite(path, "ema")
     except checkpoint.CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -34,7 +34,10 @@ from exhibit.control.osc.tcp import TcpServer
 # with a flood of 30,000 messages a second: 2% of a core in the show's process this way, 9% with a thread.
 
 FLUSH_SECONDS = 0.002
-MAX_BATCH = 1024                     # datagrams read per wake-up before they are handled
+# Datagrams read per wake-up before they are handled. A large batch lets a fader's many moves supersede each
+# other before they are parsed; with 128, under the bench's flood the receiver read fewer datagrams a second,
+# the kernel dropped more, and probes and pings were lost.
+MAX_BATCH = 1024
 # The socket's receive buffer is a queue every message waits in. Under a flood the receiver cannot read (a
 # 2-core machine shared with the render loop and the generator), the excess is dropped whatever its size, and
 # a message waits behind all the buffer holds: 4 MiB (Linux doubles it) held 10,000 small datagrams, about
