@@ -50,9 +50,6 @@ def live(tmp_path, **sections):
     return config.load(overrides=base)
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent: run after tests/test_resume.py with tests/test_exhibit_children.py "
-                                        "collected, every recorded frame was the bare background (no tile drawn although "
-                                        "every tile had a frame); cause not found yet")
 def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
     assert isinstance(SlowGenerator(generator, 1.0), model.ImageGenerator)
     cfg = live(tmp_path, worker={"batch": 196})
@@ -66,8 +63,12 @@ def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
             if shown:
                 changes.append(np.abs(image - shown[-1]).max())
             shown.append(image)
-        # Until three batches came in, however long a batch takes on this machine (at least six seconds).
-        return now < 6.0 or app.worker.generated < 3 * 196
+        # Until three batches came in, however long a batch takes on this machine (at least six seconds), and the
+        # picture moved on from its first frame: frames are filed ahead of the show by about a batch's duration, so
+        # when the first batch was slow (TensorFlow tracing) the first picture is rightly held that long.
+        if now < 6.0 or app.worker.generated < 3 * 196:
+            return True
+        return bool(np.abs(shown[-1] - shown[0]).mean() <= 0.05)     # (App.run stops on False itself)
 
     try:
         app.run(seconds=120.0, on_frame=on_frame)
