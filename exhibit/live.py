@@ -102,8 +102,9 @@ class App:
     def run(self, seconds=None, on_frame=None):
         """Run until Quit (after its fade), or for `seconds` of wall time.
 
-        on_frame(app, now) is called after every frame; returning False ends the run. On every way out the
-        inputs, the generation thread and the compositor's images are released.
+        on_frame(app, now) is called after every frame; returning a false value (False, numpy's False, 0) ends the
+        run, returning None goes on. On every way out the inputs, the generation thread and the compositor's images
+        are released.
         """
         self.worker.start()
         self._start_inputs()
@@ -124,8 +125,10 @@ class App:
                 last = now
                 self._report(now, changed)
                 self.upkeep.tick(now)
-                if on_frame is not None and on_frame(self, now) is False:
-                    break
+                if on_frame is not None:
+                    going_on = on_frame(self, now)
+                    if going_on is not None and not going_on:
+                        break
                 if self.stage.show.finished() or seconds is not None and now >= seconds:
                     break
                 deadline = self._tick(now, deadline, self.upkeep.period(period))

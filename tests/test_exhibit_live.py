@@ -68,7 +68,7 @@ def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
         # when the first batch was slow (TensorFlow tracing) the first picture is rightly held that long.
         if now < 6.0 or app.worker.generated < 3 * 196:
             return True
-        return bool(np.abs(shown[-1] - shown[0]).mean() <= 0.05)     # (App.run stops on False itself)
+        return np.abs(shown[-1] - shown[0]).mean() <= 0.05
 
     try:
         app.run(seconds=120.0, on_frame=on_frame)
@@ -79,6 +79,18 @@ def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
     assert app.worker.generated >= 3 * 196                  # new frames kept arriving ...
     assert len(shown) > 60 and max(changes) <= 40           # ... and faded in, never jumped
     assert np.abs(shown[-1] - shown[0]).mean() > 0.05        # the picture moved (a frozen one gives 0)
+
+
+def test_on_frame_ends_the_run_with_any_false_value(tmp_path, generator):
+    """A script's on_frame may answer with a numpy comparison: numpy's False ends the run as False does."""
+    for answer in (lambda app: np.int64(app.frames) < 3, lambda app: app.frames < 3):
+        display = Display(live(tmp_path).display)
+        app = App(live(tmp_path), generator, display, seed=1)
+        try:
+            app.run(seconds=10.0, on_frame=lambda app, now: answer(app))
+        finally:
+            display.close()
+        assert app.frames == 3
 
 
 def test_commands_from_another_thread_apply_and_report(tmp_path, generator):
