@@ -1,4 +1,5 @@
-"""Shared test setup: no display, quiet TensorFlow, tiny sizes, and a data folder of the session's own."""
+"""Shared test setup: no display, quiet TensorFlow, tiny sizes, a data folder of the session's own, and the order
+the test files run in."""
 import atexit
 import os
 import shutil
