@@ -65,7 +65,7 @@ def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
             shown.append(image)
         # Until three batches came in, however long a batch takes on this machine (at least six seconds), and the
         # picture moved on from its first frame: frames are filed ahead of the show by about a batch's duration, so
-        # when the first batch was slow (TensorFlow tracing) the first picture is rightly held that long.
+        # when the first batch was slow the first picture is rightly held that long.
         if now < 6.0 or app.worker.generated < 3 * 196:
             return True
         return np.abs(shown[-1] - shown[0]).mean() <= 0.05
@@ -83,9 +83,10 @@ def test_a_slow_generator_does_not_lower_the_frame_rate(tmp_path, generator):
 
 def test_on_frame_ends_the_run_with_any_false_value(tmp_path, generator):
     """A script's on_frame may answer with a numpy comparison: numpy's False ends the run as False does."""
+    cfg = live(tmp_path)
     for answer in (lambda app: np.int64(app.frames) < 3, lambda app: app.frames < 3):
-        display = Display(live(tmp_path).display)
-        app = App(live(tmp_path), generator, display, seed=1)
+        display = Display(cfg.display)
+        app = App(cfg, generator, display, seed=1)
         try:
             app.run(seconds=10.0, on_frame=lambda app, now: answer(app))
         finally:
