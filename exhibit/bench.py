@@ -21,14 +21,16 @@ def run(args, config, generator, seed):
     app = App(config, generator, display, seed, osc=args.osc)
     marks = {}
     intervals, work = [], []
+    presents = []             # each frame's app.presented_at: the OSC probe counts the frames on screen from them
 
     def on_frame(app, now):
+        presents.append(app.presented_at)
         if not app.stage.ready() or app.stage.show.wall < WARMUP:
             return True
         if not marks:
             marks.update(now=now, cpu=time.process_time(), tiles=app.worker.generated)
             if args.osc:
-                threading.Thread(target=_osc, args=(app, args.seconds, marks), daemon=True).start()
+                threading.Thread(target=_osc, args=(app, args.seconds, marks, presents), daemon=True).start()
             return True
         intervals.append(app.frame_times[-1])
         work.append(app.work_times[-1])
@@ -71,9 +73,9 @@ def run(args, config, generator, seed):
     return 0
 
 
-def _osc(app, seconds, marks):
+def _osc(app, seconds, marks, presents):
     from exhibit.control import osc_bench
     try:
-        marks["osc"] = osc_bench.bench(app, seconds)
+        marks["osc"] = osc_bench.bench(app, seconds, presents)
     except Exception as error:          # the frame numbers still stand; say what failed
         marks["osc"] = f"osc bench failed: {error}"

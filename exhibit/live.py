@@ -72,6 +72,7 @@ class App:
         self.on_result = []
         self._outcomes = []          # (command, error, done) for on_result, sent after this frame's feedback
         self.frames = 0
+        self.presented_at = 0.0      # time.perf_counter() (seconds) just after the last frame went to the screen
         self.osc = osc and config.osc.enabled
         self.keyboard = keyboard.Keyboard(quit=config.keys.quit, rows=config.grid.rows, cols=config.grid.cols)
         self.scenes = scenes.SceneStore(config.paths.scenes)
@@ -119,6 +120,7 @@ class App:
                     break                            # quit before the first frames arrived: nothing to fade
                 self._render()
                 now = clock.now()
+                self.presented_at = time.perf_counter()
                 self.frames += 1
                 self.frame_times.append(now - last)
                 self.work_times.append(now - begun)

@@ -1,8 +1,9 @@
 """`python -m exhibit bench --osc`: OSC-to-screen latency, measured in frames, quiet and under a flood.
 
-While the real live loop runs, a probe sends `/exhibit/brightness v` over UDP on loopback with a new v each
-time, notes how many frames were on screen when it sent, and waits for the frame whose state carries v (the
-app reports every frame in which Commands took effect, with its frame number, right after presenting it).
+While the real live loop runs, a probe (a process of its own, as a tablet is a device of its own) sends
+`/exhibit/brightness v` over UDP on loopback with a new v each time and notes when it sent; the bench counts the
+frames presented by then and waits for the frame whose state carries v (the app reports every frame in which
+Commands took effect, with its frame number, right after presenting it).
 Latency in frames is that frame's number minus the frames on screen at sending: 1 is the very next frame.
 
 The first half of the run is quiet. In the second half a separate process floods the same port with tens of
@@ -16,6 +17,7 @@ had during the flood beside the machine's load average: a receiver that falls be
 core was waiting for a CPU, not working.
 """
 import argparse
+import bisect
 import os
 import random
 import socket
@@ -35,15 +37,17 @@ PATTERN_RATE = 100             # of which address patterns that reach every tile
 PROBE_TIMEOUT = 1.0            # seconds; a probe not seen on screen by then is lost, and never (inf) in the p99
 
 
-def bench(app, seconds):
-    """Measure while `app` runs (call from a thread). Prints detail lines; returns the p50/p99 frame latencies."""
+def bench(app, seconds, presents):
+    """Measure while `app` runs (call from a thread). `presents`: the time.perf_counter() of every frame's present
+    so far, in order, appended by the show's loop as it goes. Prints detail lines; returns the p50/p99 frame
+    latencies."""
     server = next((s for s in app.inputs if isinstance(s, osc.OscServer)), None)
     own = None
     if server is None:          # the configured port is taken or OSC is off: measure the same code on a free port
         own = server = osc.OscServer(app.queue, app.snapshot, bind="127.0.0.1", port=0, feedback_port=0)
         app.on_change.append(server.on_change)
         server.start()
-    probe = Probe(app, server.port)
+    probe = Probe(app, server.port, presents)
     app.on_change.append(probe.on_change)
     try:
         half = seconds / 2
@@ -61,6 +65,7 @@ def bench(app, seconds):
         sent = flood.communicate(timeout=30)[0].strip()
         got = {k: server.counts[k] - before[k] for k in before}
     finally:
+        probe.close()
         app.on_change.remove(probe.on_change)
         if own:
             app.on_change.remove(own.on_change)
@@ -102,22 +107,44 @@ def matching_cost(n=300):
 
 
 class Probe:
-    """Sends brightness values one at a time and finds the frame each first appears in."""
+    """Sends brightness values one at a time, from a process of its own, and finds the frame each first appears in.
 
-    def __init__(self, app, port):
-        self.app, self.port = app, port
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+    The sending and the pings happen in a separate process (`probe()` below), as on a tablet: a probe thread in
+    the show's process would wait for Python's GIL, held by the render loop, both before it sends and before it
+    reads a pong, and would charge that wait to the receiver. The send time is taken in that process just
+    before the datagram goes; the frames on screen then are counted from the show's present times.
+    """
+
+    def __init__(self, app, port, presents):
+        self.app, self.presents = app, presents
+        self.process = subprocess.Popen([sys.executable, "-m", "exhibit.control.osc_bench", "probe",
+                                         "--port", str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, bufsize=1, env={**os.environ, "PYTHONPATH": _root()})
         self.wanted = None
         self.seen = threading.Event()
         self.effect = None
         self.fps = 0.0
         self.k = 0
 
+    def close(self):
+        self.process.stdin.close()          # the probe process's signal to end
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _ask(self, line):
+        self.process.stdin.write(line + "\n")
+        answer = self.process.stdout.readline().strip()
+        if not answer:
+            raise RuntimeError("the probe process ended")
+        return answer
+
     def on_change(self, snapshot):
         """On the show's thread, right after the frame is presented."""
         if self.wanted is not None and snapshot.get("brightness") == self.wanted:
-            self.effect = (snapshot["frames"], time.perf_counter())
+            self.effect = (snapshot["frames"], self.app.presented_at)
             self.seen.set()
 
     def run(self, seconds):
@@ -129,9 +156,9 @@ class Probe:
             value = round(1.0 - self.k / 1000, 3)  # the show holds what was sent, as its shortest decimal
             self.seen.clear()
             self.wanted = value
-            on_screen, sent_at = self.app.frames, time.perf_counter()
-            self.sock.sendto(osc.encode(f"{osc.PREFIX}/brightness", value), ("127.0.0.1", self.port))
+            sent_at = float(self._ask(f"b {value}"))
             if self.seen.wait(PROBE_TIMEOUT):
+                on_screen = bisect.bisect_right(self.presents, sent_at)     # frames presented before it was sent
                 frames.append(self.effect[0] - on_screen)
                 ms.append((self.effect[1] - sent_at) * 1000)
             else:                       # never on screen: it counts in the percentiles as never (inf)
@@ -139,7 +166,8 @@ class Probe:
                 frames.append(float("inf"))
                 ms.append(float("inf"))
             self.wanted = None
-            pings.append(self._ping())      # None: unanswered within PROBE_TIMEOUT
+            rtt = self._ask("p")
+            pings.append(None if rtt == "none" else float(rtt))
             time.sleep(rng.uniform(0.02, 0.07))     # a random phase against the frame clock
         self.fps = (self.app.frames - start_frames) / (time.perf_counter() - start)
         if not frames:
@@ -152,18 +180,37 @@ class Probe:
                 "ping_p50": float(np.percentile(answered, 50)), "ping_p99": float(np.percentile(answered, 99)),
                 "pings": len(pings), "pings_lost": pings.count(None)}
 
-    def _ping(self):
-        """Round trip of /exhibit/ping in ms: the receiver alone, without the show's frame clock. None if no
-        answer came within PROBE_TIMEOUT (the datagram or its answer was dropped)."""
-        sent = time.perf_counter()
-        self.sock.sendto(osc.encode(f"{osc.PREFIX}/ping"), ("127.0.0.1", self.port))
-        self.sock.settimeout(PROBE_TIMEOUT)
+
+def probe(port, host="127.0.0.1"):
+    """The probe's process: one command a line on stdin, one answer a line on stdout, until stdin closes.
+    `b VALUE`: sends /exhibit/brightness VALUE, answers the time.perf_counter() (seconds) just before sending.
+    `p`: sends /exhibit/ping, answers the round trip in ms, or `none` if no pong came within PROBE_TIMEOUT."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, 0))
+    pong = osc.encode(f"{osc.PREFIX}/pong")
+    for line in sys.stdin:
+        word, *rest = line.split()
+        if word == "b":
+            datagram = osc.encode(f"{osc.PREFIX}/brightness", float(rest[0]))
+            sent = time.perf_counter()
+            sock.sendto(datagram, (host, port))
+            print(repr(sent), flush=True)
+            continue
+        sock.setblocking(False)
         try:
-            while osc.parse(self.sock.recv(65535)) != [(f"{osc.PREFIX}/pong", [])]:
+            while True:             # feedback the show sent since (the new brightness): not an answer to this ping
+                sock.recv(65535)
+        except BlockingIOError:
+            pass
+        sock.settimeout(PROBE_TIMEOUT)
+        sent = time.perf_counter()
+        sock.sendto(osc.encode(f"{osc.PREFIX}/ping"), (host, port))
+        try:
+            while sock.recv(65535) != pong:
                 pass
-        except (socket.timeout, osc.Malformed):
-            return None
-        return (time.perf_counter() - sent) * 1000
+            print(f"{(time.perf_counter() - sent) * 1000:.3f}", flush=True)
+        except socket.timeout:
+            print("none", flush=True)
 
 
 def _cpu(receiver, sender):
@@ -213,14 +260,17 @@ def flood(port, seconds, rate, host="127.0.0.1"):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m exhibit.control.osc_bench",
-                                     description="The flood half of `python -m exhibit bench --osc`.")
-    parser.add_argument("mode", choices=["flood"])
+                                     description="The flood and the probe of `python -m exhibit bench --osc`.")
+    parser.add_argument("mode", choices=["flood", "probe"])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=FLOOD_RATE)
     args = parser.parse_args(argv)
-    die_with_parent(os.getppid())       # a bench that dies takes its flood with it
+    die_with_parent(os.getppid())       # a bench that dies takes its flood and its probe with it
+    if args.mode == "probe":
+        probe(args.port, args.host)
+        return 0
     sent, elapsed = flood(args.port, args.seconds, args.rate, args.host)
     print(f"{sent} messages in {elapsed:.1f} s ({sent / elapsed:.0f}/s) from another process")
     return 0
