@@ -1,7 +1,9 @@
 """OSC over real UDP on loopback: every address reaches the show and its feedback comes back; bad input does not."""
 import logging
 import math
+import os
 import random
+import signal
 import socket
 import struct
 import threading
@@ -21,16 +23,17 @@ class Peer:
     """A controller on loopback: sends from its own port and reads what comes back to it."""
 
     def __init__(self, host="127.0.0.1"):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
+        self.show = "::1" if ":" in host else "127.0.0.1"        # where it sends: the show on loopback
         self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
         self.heard = []
 
     def send(self, port, address, *args):
-        self.sock.sendto(osc.encode(address, *args), ("127.0.0.1", port))
+        self.sock.sendto(osc.encode(address, *args), (self.show, port))
 
     def raw(self, port, data):
-        self.sock.sendto(data, ("127.0.0.1", port))
+        self.sock.sendto(data, (self.show, port))
 
     def expect(self, address, timeout=2.0, where=None):
         """Arguments of the next message to `address` (optionally satisfying `where`), or None on timeout.
@@ -68,13 +71,13 @@ class LiveShow:
     Commands the app (not the Show) applies, such as LoadModel or Screenshot, are collected in `app_commands`.
     """
 
-    def __init__(self, **server_options):
+    def __init__(self, bind="127.0.0.1", **server_options):
         self.show = Show(config.load(), 64, seed=7)
         self.queue = c.CommandQueue()
         self.app_commands = []
         self.frames = 0
         self.lock = threading.Lock()
-        self.server = osc.OscServer(self.queue, self.snapshot, bind="127.0.0.1", port=0, **server_options)
+        self.server = osc.OscServer(self.queue, self.snapshot, bind=bind, port=0, **server_options)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -455,6 +458,62 @@ def test_bind_conflict_names_the_port():
     with LiveShow(feedback_port=0) as live:
         with pytest.raises(OSError, match=f"127.0.0.1:{live.server.port}.*--osc-port"):
             osc.OscServer(c.CommandQueue(), dict, bind="127.0.0.1", port=live.server.port)
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="without SO_REUSEPORT (Windows) controllers share one socket")
+def test_a_flooding_controller_cannot_crowd_out_another(live, peer):
+    """Each controller has a queue of its own: one that floods while the receiver cannot read (stopped here, as a
+    busy machine may leave it for a moment) overflows only its own, and the other's message is still there."""
+    port = live.server.port
+    flooder = Peer()
+    try:
+        flooder.send(port, f"{P}/ping")
+        assert flooder.expect(f"{P}/pong") == []
+        os.kill(live.server.pid, signal.SIGSTOP)
+        try:
+            for i in range(20_000):              # many times what a socket buffer holds
+                flooder.send(port, f"{P}/psi/fader", (i % 100) / 100)
+            peer.send(port, f"{P}/speed", 3)
+        finally:
+            os.kill(live.server.pid, signal.SIGCONT)
+        assert wait_for(lambda: live.snapshot()["speed"] == 3.0, timeout=10), "the flood crowded the message out"
+    finally:
+        flooder.close()
+
+
+def test_a_new_controller_keeps_its_order_as_it_moves_to_a_queue_of_its_own(monkeypatch):
+    """A new controller's first datagrams wait in the shared socket; once it has its own queue its later ones wait
+    there. The older ones, in the shared socket, take effect first however the reads fall."""
+    from exhibit.control.osc import receiver
+    monkeypatch.setattr(receiver, "MAX_BATCH", 16)        # the shared socket holds more than one batch
+    sock = receiver.shared_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    flushed = []
+    reader = receiver.Receiver(sock, flushed.append, osc.DEFAULT_ALLOW, osc.Context())
+    sender = Peer()
+    stopping = threading.Event()
+    thread = threading.Thread(target=reader.run, args=(stopping,))
+    try:
+        for i in range(40):
+            sender.send(port, f"{P}/speed", 1 + i / 100)        # 1.00 .. 1.39, all into the shared socket
+        time.sleep(0.05)
+        for data, source in reader._drain(sock):                # the first 16; the sender gets its own queue
+            reader._handle(data, source)
+        sender.send(port, f"{P}/speed", 2.0)                    # into the sender's own queue
+        time.sleep(0.05)
+        thread.start()
+        speeds = lambda: [fields["multiplier"] for line in flushed for name, fields, _ in line["commands"]
+                          if name == "SetSpeed"]
+        assert wait_for(lambda: 2.0 in speeds())
+        time.sleep(0.1)
+        assert speeds() == sorted(speeds()) and speeds()[-1] == 2.0, speeds()
+    finally:
+        stopping.set()
+        if thread.is_alive():
+            thread.join(timeout=2)
+        reader.close()
+        sock.close()
+        sender.close()
 
 
 def test_receiver_that_dies_is_started_again(live, peer):

@@ -49,6 +49,35 @@ def test_replies_reach_the_feedback_port_and_the_source_port(show, listener, add
         sender.close()
 
 
+def _ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+@pytest.mark.parametrize("bind,host", [("::", "127.0.0.1"), ("::", "::1"), ("::1", "::1")],
+                         ids=["dual stack, IPv4 controller", "dual stack, IPv6 controller", "IPv6 only"])
+def test_controllers_over_ipv6_get_replies_and_feedback(bind, host):
+    """osc.bind = "::" listens on IPv6 and IPv4 at once. An IPv6 sender's address has four parts (host, port,
+    flowinfo, scope id), which replies once mistook for a TCP connection's tag and sent nowhere."""
+    listener = Peer(host)
+    with LiveShow(bind=bind, feedback_port=listener.port) as live:
+        sender = Peer(host)
+        try:
+            sender.send(live.server.port, f"{P}/ping")
+            assert sender.expect(f"{P}/pong") == [], "no pong on the source port"
+            assert listener.expect(f"{P}/pong") == [], "no pong on the feedback port"
+            sender.send(live.server.port, f"{P}/speed", 3.0)
+            assert listener.expect(f"{P}/speed", where=lambda args: args == [3.0]) is not None, "no feedback"
+        finally:
+            sender.close()
+            listener.close()
+
+
 def test_a_new_controller_gets_the_state_once_after_its_own_message(show, listener):
     """The first message from a new controller is a fader move: the state it gets carries the new value and
     comes once, never the old value first (a fader being moved would jump back)."""

@@ -14,9 +14,11 @@ server classes, because it has to survive anything a network can deliver:
 - Address patterns (* ? [..] {..}) are matched by hand against a tree of the address space, bounded in length.
 - Senders outside the allowlist are dropped; bad arguments are rejected, and the sender is told why. Each
   kind of trouble is logged the first time, then summed up by kind every few seconds.
-- A flood costs the show little: the receiver drains the socket in batches, keeps only the last of a run of
-  moves of one fader (nothing else may come between: commands apply in arrival order) and hands the show's
-  process a few Commands at a time; the show's CommandQueue is bounded and coalesces the same way.
+- A flood costs the show little and other controllers little: each controller has a queue of its own (a
+  socket connected to it), read in turn a batch at a time, so one that floods overflows only its own; the
+  receiver keeps only the last of a run of moves of one fader (nothing else may come between: commands apply
+  in arrival order) and hands the show's process a few Commands at a time; the show's CommandQueue is bounded
+  and coalesces the same way.
   Handlers only build Commands; the show applies them between frames.
 
 The pieces, in the order a packet meets them:

@@ -21,6 +21,7 @@ from exhibit.control.osc.addresses import PREFIX, Context
 from exhibit.control.osc.feedback import state_messages, status_args
 from exhibit.control.osc.packets import encode
 from exhibit.control.osc.receiver import COUNTS, reply_targets
+from exhibit.control.osc.tcp import is_tcp
 from exhibit.control.osc.security import DEFAULT_ALLOW, parse_allow
 
 log = logging.getLogger("exhibit.control.osc")
@@ -243,7 +244,7 @@ class OscServer:
         then only changes. If its own message is still on its way to the show (wait), the state goes out
         after it took effect (see on_change), so a fader being moved never jumps back."""
         host, port = sender[:2]
-        tcp = len(sender) > 2
+        tcp = is_tcp(sender)
         if tcp:
             self._keep(sender)                # a TCP peer hears every change on its connection
         elif self.feedback_port:
@@ -318,7 +319,7 @@ class OscServer:
         self._welcome_now(welcome, snapshot)
 
     def _send(self, datagram, peer):
-        if len(peer) > 2:                     # a TCP peer: the receiver process holds its connection
+        if is_tcp(peer):                      # the receiver process holds its connection
             line = (json.dumps([list(peer), datagram.hex()]) + "\n").encode()
             if len(line) > select.PIPE_BUF:   # only whole lines: a pipe write up to PIPE_BUF is never split
                 return

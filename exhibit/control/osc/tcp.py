@@ -25,6 +25,12 @@ OUT_LIMIT = 1 << 20                  # bytes of replies waiting for a peer that 
 END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 
 
+def is_tcp(sender):
+    """Is this sender a TCP connection? It is then (host, port, "tcp"), or over IPv6 (host, port, flowinfo,
+    scope id, "tcp"); a UDP sender is the plain address, 2 items over IPv4 and 4 over IPv6."""
+    return sender[-1] == "tcp"
+
+
 def slip(packet):
     """One packet as a SLIP frame (OSC 1.1: double END)."""
     return bytes([END]) + packet.replace(b"\xdb", b"\xdb\xdd").replace(b"\xc0", b"\xdb\xdc") + bytes([END])
@@ -132,7 +138,7 @@ class TcpServer:
         sock.setblocking(False)
         connection = Connection(sock, address)
         self.connections[sock.fileno()] = connection
-        self.by_peer[tuple(connection.address)] = connection
+        self.by_peer[tuple(connection.address[:2])] = connection
 
     def read(self, sock, on_packet, on_trouble):
         """Read what a connection sent; on_packet(packet, sender) for each packet in it."""
@@ -159,7 +165,7 @@ class TcpServer:
             on_packet(packet, sender)
 
     def send(self, peer, packet):
-        """Queue a packet for a TCP peer (host, port, 'tcp'); False if it is gone."""
+        """Queue a packet for a TCP peer (see is_tcp); False if it is gone."""
         connection = self.by_peer.get(tuple(peer[:2]))
         if connection is None:
             return False
@@ -191,7 +197,7 @@ class TcpServer:
     def close(self, connection):
         self.connections.pop(connection.sock.fileno(), None)
         if self.by_peer.get(tuple(connection.address)) is connection:
-            del self.by_peer[tuple(connection.address)]
+            del self.by_peer[tuple(connection.address[:2])]
         try:
             connection.sock.close()
         except OSError:
