@@ -21,8 +21,8 @@ from exhibit.control.osc.addresses import PREFIX, Context
 from exhibit.control.osc.feedback import state_messages, status_args
 from exhibit.control.osc.packets import encode
 from exhibit.control.osc.receiver import COUNTS, reply_targets
-from exhibit.control.osc.tcp import is_tcp
 from exhibit.control.osc.security import DEFAULT_ALLOW, parse_allow
+from exhibit.control.osc.tcp import is_tcp
 
 log = logging.getLogger("exhibit.control.osc")
 

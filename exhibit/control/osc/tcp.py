@@ -26,8 +26,8 @@ END, ESC, ESC_END, ESC_ESC = 0xC0, 0xDB, 0xDC, 0xDD
 
 
 def is_tcp(sender):
-    """Is this sender a TCP connection? It is then (host, port, "tcp"), or over IPv6 (host, port, flowinfo,
-    scope id, "tcp"); a UDP sender is the plain address, 2 items over IPv4 and 4 over IPv6."""
+    """Is this sender a TCP connection, (host, port, "tcp")? A UDP sender is its plain address: (host, port) over
+    IPv4, (host, port, flowinfo, scope id) over IPv6, so its length says nothing."""
     return sender[-1] == "tcp"
 
 
@@ -138,7 +138,7 @@ class TcpServer:
         sock.setblocking(False)
         connection = Connection(sock, address)
         self.connections[sock.fileno()] = connection
-        self.by_peer[tuple(connection.address[:2])] = connection
+        self.by_peer[tuple(connection.address)] = connection
 
     def read(self, sock, on_packet, on_trouble):
         """Read what a connection sent; on_packet(packet, sender) for each packet in it."""
@@ -197,7 +197,7 @@ class TcpServer:
     def close(self, connection):
         self.connections.pop(connection.sock.fileno(), None)
         if self.by_peer.get(tuple(connection.address)) is connection:
-            del self.by_peer[tuple(connection.address[:2])]
+            del self.by_peer[tuple(connection.address)]
         try:
             connection.sock.close()
         except OSError:
