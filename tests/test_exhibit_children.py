@@ -192,9 +192,12 @@ def test_the_app_closes_its_generator_process_on_quit_and_on_an_exception(tmp_pa
 
 
 def generator_processes(zombies=False):
-    """Our generator processes now running (with zombies=True: also those ended but not reaped)."""
+    """Our generator processes now running (with zombies=True: also those ended but not reaped).
+
+    Only this process's own children: a child a generator process starts for itself (a fork carries the
+    generator's command line until it execs) is not a second generator."""
     found = []
-    for process in psutil.Process().children(recursive=True):
+    for process in psutil.Process().children():
         try:
             if process.status() == psutil.STATUS_ZOMBIE:
                 if zombies:
