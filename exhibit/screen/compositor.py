@@ -3,8 +3,9 @@
 The expensive work happens once per new image, not once per display frame: an arriving tile image is scaled
 to its on-screen size and converted to the screen's pixel format right away. Each display frame is then at
 most two blits per tile whose picture changed (the older frame, the newer one over it with an alpha), and the
-list of changed rectangles, so only those are handed to the screen. On 2 CPU cores that is about 2 ms for 196
-tiles at 1920x1080.
+list of changed rectangles, so only those are handed to the screen. In a live show nearly every tile is mid-crossfade,
+so a frame draws all 196: about 6 ms of a core at 1920x1080 on 2 cores while generation runs; a held grid, dimmed
+or not, costs well under 1 ms.
 """
 import functools
 import math
@@ -117,8 +118,9 @@ class Compositor:
 
         Only what changed is drawn, and `dirty` lists it for the display to present: a tile is drawn again when
         its image or crossfade step changed since the last frame, gutters and margins only when something may
-        have drawn over them (overlays, light, captions, a new layout). A held or paused tile costs nothing, and
-        the window system is handed only the tiles that moved, not the whole screen.
+        have drawn over them (overlays, a change of light, captions, a new layout). A held or paused tile costs
+        nothing, and the window system is handed only the tiles that moved, not the whole screen. A steady light
+        other than 1 is applied to the tiles drawn this frame alone: the rest of the screen already carries it.
         """
         self.dirty = None
         if light <= 0.0:
@@ -126,7 +128,7 @@ class Compositor:
             self.invalidate()
             return
         state = (id(surface), surface.get_size(), self.layout, light)
-        full = state != self._drawn or abs(light - 1.0) >= 1 / 512 or bool(captions)
+        full = state != self._drawn or bool(captions)
         if full:
             surface.fill([round(v * min(light, 1.0)) for v in self.grid.background])
             self._shown = {}
@@ -149,7 +151,8 @@ class Compositor:
                 b.surface.set_alpha(None)
         if captions:                       # inside the tiles: the next frame's tiles cover them
             surface.blits(captions, doreturn=False)
-        apply_light(surface, light, self.layout.grid_rect)
+        for rect in [self.layout.grid_rect] if full else dirty:
+            apply_light(surface, light, rect)
         self.dirty = None if full else dirty
 
     def invalidate(self):
