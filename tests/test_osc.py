@@ -516,6 +516,42 @@ def test_a_new_controller_keeps_its_order_as_it_moves_to_a_queue_of_its_own(monk
         sender.close()
 
 
+def test_a_quiet_controller_is_heard_before_the_next_batch_of_a_flood():
+    """Each round reads the quieter controllers' queues first and sends what they asked for to the show before the
+    next batch of a controller that floods: a tablet's message follows only the batch that was read before it
+    spoke, even when the flooder's queue comes first."""
+    from exhibit.control.osc import receiver
+    sock = receiver.shared_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    flushed = []
+    reader = receiver.Receiver(sock, flushed.append, osc.DEFAULT_ALLOW, osc.Context())
+    flooder, tablet = Peer(), Peer()
+    try:
+        if not reader.queues:
+            pytest.skip("no SO_REUSEPORT here: every controller shares one queue")
+        flooder.send(port, f"{P}/speed", 1.0)          # the flooder speaks first: its queue comes first
+        tablet.send(port, f"{P}/speed", 1.0)
+        time.sleep(0.05)
+        reader.round()
+        assert len(reader.own) == 2, "each controller has a queue of its own"
+        for i in range(300):                            # distinct tiles: one Command each, none superseded
+            flooder.send(port, f"{P}/tile/{i % 196}/reseed")
+        time.sleep(0.05)
+        reader.round()                                  # one batch of the flood
+        tablet.send(port, f"{P}/speed", 2.0)
+        time.sleep(0.05)
+        reader.round()
+        order = [(name, fields, tuple(sender)[1]) for line in flushed for name, fields, sender in line["commands"]]
+        heard = order.index(("SetSpeed", {"multiplier": 2.0}, tablet.port))
+        flood_first = [o for o in order[:heard] if o[2] == flooder.port and o[0] == "ReseedTile"]
+        assert len(flood_first) == receiver.PEER_BATCH, len(flood_first)
+    finally:
+        reader.close()
+        sock.close()
+        flooder.close()
+        tablet.close()
+
+
 def test_receiver_that_dies_is_started_again(live, peer):
     live.server._process.kill()
     assert wait_for(lambda: not live.server.alive())

@@ -1,9 +1,9 @@
 """The receiver process: socket -> allowlist -> guard -> address map -> batches of Commands for the show.
 
 A flood costs the show little: each controller's datagrams wait in a queue of their own (OWN_QUEUES), the
-receiver reads the queues in turn a batch at a time, keeps only the newest message per continuous address (a
-fader sends hundreds a second; the show needs the last) and hands the show's process a few coalesced Commands
-at a time. Started by OscServer as `python -m exhibit.control.osc`.
+receiver reads the queues in turn a batch at a time (the quieter ones first, and what they asked for goes to the
+show before a flood's next batch is read), keeps only the newest message per continuous address (a fader sends
+hundreds a second; the show needs the last) and hands the show's process a few coalesced Commands at a time. Started by OscServer as `python -m exhibit.control.osc`.
 """
 import collections
 import json
@@ -99,32 +99,50 @@ class Receiver:
         # Own sockets not read until the shared socket has been emptied once: their sender's earlier datagrams may
         # still wait there, and each sender's messages take effect in the order it sent them.
         self.held = set()
+        # Queues whose last read filled a whole batch: a controller that floods. Each round reads the others first
+        # and sends the show what they asked for before the flood's next batch is read.
+        self.flooding = set()
         self.queues = hasattr(socket, "SO_REUSEPORT") and sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT)
 
     def run(self, stopping):
         while not stopping.is_set():
-            timeout = max(0.0, self.flushed + FLUSH_SECONDS - time.monotonic()) if self.dirty else 0.25
-            readable = [self.sock, self.wake_r] + [q for q in self.sender_of if q not in self.held]
-            readable += self.tcp.readable() if self.tcp else []
-            writable = self.tcp.writable() if self.tcp else []
-            ready, can_write, _ = select.select(readable, writable, [], timeout)
-            for sock in ready:
-                if sock is self.sock or sock in self.sender_of:
-                    for data, sender in self._drain(sock, self.sender_of.get(sock)):
-                        self._handle(data, sender)
-                elif sock is self.wake_r:
-                    self._replies()
-                elif sock is self.tcp.listener:
-                    self.tcp.accept()
-                else:
-                    self.tcp.read(sock, self._tcp_packet, self._tcp_trouble)
-            for sock in can_write:
-                self.tcp.write(sock)
-            if self.tcp:
-                self.tcp.expire()
-            self.trouble.summarize()
-            if (self.dirty or self.lines) and time.monotonic() - self.flushed >= FLUSH_SECONDS:
-                self._flush()
+            self.round()
+
+    def round(self):
+        """Wait (at most until a flush is due) for sockets to be ready, and read each once: the quieter queues
+        first, then those of controllers that flood (`flooding`), with what the quieter ones asked for sent to the
+        show in between; flush when FLUSH_SECONDS have passed since the last."""
+        timeout = max(0.0, self.flushed + FLUSH_SECONDS - time.monotonic()) if self.dirty else 0.25
+        readable = [self.sock, self.wake_r] + [q for q in self.sender_of if q not in self.held]
+        readable += self.tcp.readable() if self.tcp else []
+        writable = self.tcp.writable() if self.tcp else []
+        ready, can_write, _ = select.select(readable, writable, [], timeout)
+        floods = [sock for sock in ready if sock in self.flooding]
+        for sock in [sock for sock in ready if sock not in self.flooding]:
+            self._serve(sock)
+        if floods and (self.pending or self.queries):
+            self._flush()       # what the quieter controllers asked for goes now, not after a batch of the flood
+        for sock in floods:
+            self._serve(sock)
+        for sock in can_write:
+            self.tcp.write(sock)
+        if self.tcp:
+            self.tcp.expire()
+        self.trouble.summarize()
+        if (self.dirty or self.lines) and time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self._flush()
+
+    def _serve(self, sock):
+        """Read what a ready socket has: a UDP queue, the wake-up pipe, or a TCP listener or connection."""
+        if sock is self.sock or sock in self.sender_of:
+            for data, sender in self._drain(sock, self.sender_of.get(sock)):
+                self._handle(data, sender)
+        elif sock is self.wake_r:
+            self._replies()
+        elif sock is self.tcp.listener:
+            self.tcp.accept()
+        else:
+            self.tcp.read(sock, self._tcp_packet, self._tcp_trouble)
 
     def _drain(self, sock, peer=None):
         """Datagrams in arrival order: up to MAX_BATCH from the shared socket, or PEER_BATCH from `peer`'s own.
@@ -140,6 +158,7 @@ class Receiver:
             except (BlockingIOError, InterruptedError):
                 if peer is None:
                     self.held.clear()       # the shared socket is empty: no sender has older datagrams there
+                self.flooding.discard(sock)
                 break
             except OSError:      # e.g. Windows reports an earlier send to a closed port here; not fatal
                 continue
@@ -164,6 +183,8 @@ class Receiver:
             else:
                 runs[key] = len(batch)
                 batch.append((data, sender))
+        else:
+            self.flooding.add(sock)         # a whole batch: the quieter queues go first next round
         if peer is not None and batch:
             self.own[peer][1] = time.monotonic()
         return batch
@@ -199,6 +220,7 @@ class Receiver:
                 self._handle(data, sender)
         del self.own[sender], self.sender_of[queue]
         self.held.discard(queue)
+        self.flooding.discard(queue)
         queue.close()
 
     def close(self):
@@ -206,6 +228,7 @@ class Receiver:
             self.own.pop(sender)[0].close()
         self.sender_of.clear()
         self.held.clear()
+        self.flooding.clear()
 
     def _handle(self, data, sender):
         try:
