@@ -17,6 +17,7 @@ from exhibit import config
 from exhibit.generation.process import RemoteGenerator
 from exhibit.live import App
 from exhibit.screen.display import Display
+from tests.owned import ends_with_us
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
@@ -44,6 +45,7 @@ def assert_gone(processes, seconds=GONE_SECONDS):
 def _like_a_background_job():
     """Start with SIGINT ignored, as a shell hands it to a job started with `&` (a script, an .xinitrc, CI):
     the show must still end on SIGINT."""
+    ends_with_us()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -127,7 +129,7 @@ def test_bench_with_osc_prints_its_result_and_exits(tmp_path, tiny_model):
                               "--set", f"osc.port={free_port()}", "--set", "osc.bind=127.0.0.1",
                               "--set", "osc.feedback_port=0"],
                              cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             start_new_session=True)
+                             start_new_session=True, preexec_fn=ends_with_us)
     seen = {}
     try:
         deadline = time.monotonic() + 240
@@ -327,7 +329,8 @@ def test_soak_measures_every_process_and_leaves_none(tmp_path, tiny_model):
     # Half a minute: three samples of the show (one every 10 s) and swaps every 6 s, of a model that loads quickly.
     result = subprocess.run([sys.executable, "-m", "exhibit", "soak", "--minutes", "0.5", "--size", "320x240",
                              "--swap-minutes", "0.1", "--model", str(tiny_model)],
-                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400)
+                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=400,
+                            preexec_fn=ends_with_us)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()
             if line.split() and line.split()[0] in ("show", "generator", "osc")}

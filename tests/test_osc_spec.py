@@ -11,6 +11,7 @@ from exhibit import commands as c
 from exhibit.control import osc
 
 from tests.test_osc import P, LiveShow, Peer, bundle, wait_for
+from tests.owned import ends_with_us
 
 LIBLO = shutil.which("oscsend") and shutil.which("oscdump")
 needs_liblo = pytest.mark.skipif(not LIBLO, reason="liblo-tools (oscsend, oscdump) is not installed; .ci/run installs it")
@@ -110,7 +111,8 @@ def test_oscsend_and_oscdump(show, listener):
     """liblo, a client written independently of this project: oscsend's symbol and true types act, and the
     pong reaches oscdump listening on the feedback port."""
     listener.close()                                      # oscdump takes the feedback port
-    dump = subprocess.Popen(["oscdump", "-L", str(show.server.feedback_port)], stdout=subprocess.PIPE, text=True)
+    dump = subprocess.Popen(["oscdump", "-L", str(show.server.feedback_port)], stdout=subprocess.PIPE, text=True,
+                            preexec_fn=ends_with_us)
     try:
         time.sleep(0.3)
         port = str(show.server.port)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from tests.images import make_image_folder
+from tests.owned import ends_with_us
 from train.children import owned_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,8 @@ def test_a_run_is_stopped_by_sigterm_killed_and_resumed_to_the_end(image_folder,
                             "--checkpoint-every", "4", "--sample-every", "4")
 
     # 1. SIGTERM (a shutdown, or Ctrl-C) after the first checkpoint: the run saves where it is and says so.
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=ends_with_us)
     wait_for(lambda: (out / "checkpoints" / "step-00000004.npz").exists(), process)
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=120)
@@ -97,7 +99,8 @@ def test_a_run_is_stopped_by_sigterm_killed_and_resumed_to_the_end(image_folder,
     assert 4 <= stopped_at < steps
 
     # 2. kill -9 in the middle of the resumed run: at most one interval is lost, nothing left broken.
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=ends_with_us)
     next_checkpoint = (stopped_at // 4 + 1) * 4
     wait_for(lambda: (out / "checkpoints" / f"step-{next_checkpoint:08d}.npz").exists(), process)
     process.kill()
@@ -266,7 +269,8 @@ def test_ctrl_c_answers_at_once_and_a_third_quits_without_saving():
     whatever the step's length; the save that the first one starts is tested end to end by the SIGTERM test.
     """
     process = subprocess.Popen([sys.executable, "-c", STOP_REQUEST_PROBE], cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True)   # TensorFlow's start-up lines go to stderr
+                               stderr=subprocess.DEVNULL, text=True,   # TensorFlow's start-up lines go to stderr
+                               preexec_fn=ends_with_us)
     try:
         def next_line(within):
             ready, _, _ = select.select([process.stdout], [], [], within)
@@ -359,7 +363,7 @@ def test_two_workers_train_together_with_multiworker_mirrored_strategy(image_fol
         command = train_command(image_folder, out, "--config", str(small_config), "--steps", "6",
                                 "--strategy", "multiworker", "--checkpoint-every", "3", "--sample-every", "3")
         workers.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True))
+                                        stderr=subprocess.STDOUT, text=True, preexec_fn=ends_with_us))
     outputs = [w.communicate(timeout=600)[0] for w in workers]
     for worker, output in zip(workers, outputs):
         assert worker.returncode == 0, output[-3000:]

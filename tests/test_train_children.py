@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from tests.images import make_image_folder
+from tests.owned import ends_with_us
 from tests.test_train import SMALL, free_ports, train_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def _kill(pids):
 @pytest.mark.parametrize("started_from", ["main", "thread"])
 def test_decoding_pool_workers_end_when_their_owner_is_killed(started_from):
     owner = subprocess.Popen([sys.executable, "-c", POOL_OWNER, started_from], cwd=ROOT, env=ENV,
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, preexec_fn=ends_with_us)
     pids = []
     try:
         pids = [int(pid) for pid in owner.stdout.readline().split()]
@@ -110,7 +111,7 @@ def test_multiworker_trainers_end_when_their_owner_is_killed(tmp_path):
     logs = [tmp_path / f"worker{index}.log" for index in range(2)]
     owner = subprocess.Popen([sys.executable, "-c", CLUSTER_OWNER, json.dumps(cluster), json.dumps(commands),
                               json.dumps([str(log) for log in logs])], cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
-                             text=True)
+                             text=True, preexec_fn=ends_with_us)
     pids = []
     try:
         pids = [int(owner.stdout.readline()) for _ in range(2)]

@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.owned import ends_with_us
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("Xvfb", "xwininfo", "xdotool", "import")
 TITLE = "Medium · Permeation"
@@ -43,7 +45,7 @@ class XServer:
                 continue
             process = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{size[0]}x{size[1]}x24",
                                         "-nolisten", "tcp", "-noreset"],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=ends_with_us)
             self.name = f":{number}"
             if self._wait_ready(process):
                 self.process = process
@@ -57,7 +59,7 @@ class XServer:
                 self.stop()
                 pytest.skip(f"needs the window manager {window_manager} (.ci/run installs it)")
             self.wm = subprocess.Popen([window_manager], env=self.env(), stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
+                                       stderr=subprocess.DEVNULL, preexec_fn=ends_with_us)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and "_NET_SUPPORTING_WM_CHECK" not in self.run("xprop", "-root"):
                 time.sleep(0.2)
@@ -141,7 +143,7 @@ class Show:
     def __init__(self, xserver, *args, cwd, **env):
         self.process = subprocess.Popen([sys.executable, "-m", "exhibit", *args], cwd=cwd,
                                         env=xserver.env(**env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, start_new_session=True)
+                                        text=True, start_new_session=True, preexec_fn=ends_with_us)
         self.lines = []
         import threading
         self._reader = threading.Thread(target=self._read, daemon=True)
