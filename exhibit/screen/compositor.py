@@ -3,9 +3,9 @@
 The expensive work happens once per new image, not once per display frame: an arriving tile image is scaled
 to its on-screen size and converted to the screen's pixel format right away. Each display frame is then at
 most two blits per tile whose picture changed (the older frame, the newer one over it with an alpha), and the
-list of changed rectangles, so only those are handed to the screen. In a live show nearly every tile is mid-crossfade,
-so a frame draws all 196: about 6 ms of a core at 1920x1080 on 2 cores while generation runs; a held grid, dimmed
-or not, costs well under 1 ms.
+list of changed rectangles, so only those are handed to the screen. In a live show nearly every tile is
+mid-crossfade, so a frame draws all 196: about 6 ms of a core at 1920x1080 on 2 cores while generation runs; a
+held grid, dimmed or not, costs well under 1 ms.
 """
 import functools
 import math

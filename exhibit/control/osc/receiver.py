@@ -3,7 +3,8 @@
 A flood costs the show little: each controller's datagrams wait in a queue of their own (OWN_QUEUES), the
 receiver reads the queues in turn a batch at a time (the quieter ones first, and what they asked for goes to the
 show before a flood's next batch is read), keeps only the newest message per continuous address (a fader sends
-hundreds a second; the show needs the last) and hands the show's process a few coalesced Commands at a time. Started by OscServer as `python -m exhibit.control.osc`.
+hundreds a second; the show needs the last) and hands the show's process a few coalesced Commands at a time.
+Started by OscServer as `python -m exhibit.control.osc`.
 """
 import collections
 import json
