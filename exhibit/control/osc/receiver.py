@@ -54,8 +54,10 @@ RECEIVE_BUFFER = 256 << 10
 # controller that floods fills and overflows only its own queue, and another controller's message waits behind at
 # most one batch of the flood, not behind all the shared socket holds. Measured with `bench --osc`: under the flood
 # /exhibit/ping answered in 24 to 48 ms p99 with one shared socket, 5 to 9 ms with a queue per controller.
+# PEER_BATCH is that wait. With 64 the bench's flooded p99 was 2 frames in 4 runs of 14, with 16 in 10 of 12; the
+# receiver then used about 70% of a core during the flood instead of 55% (more rounds, more flushes).
 OWN_QUEUES = 32                      # controllers with a queue of their own; further senders share the first socket
-PEER_BATCH = 64                      # datagrams read from one controller's queue before the others get their turn
+PEER_BATCH = 16                      # datagrams read from one controller's queue before the others get their turn
 OWN_QUEUE_IDLE = 60.0                # seconds a controller must be silent before its queue goes to a newcomer
 MAX_PENDING = 1024                   # Commands held for the next flush; the oldest go first
 COUNTS = ("received", "denied", "superseded", "malformed", "rejected", "commands")
