@@ -1,69 +1,76 @@
 """The compositor draws, and hands the screen, only what changed: and the picture is the same as a full redraw."""
 import numpy as np
 import pygame
+import pytest
 
 from exhibit import config
 from exhibit.generation.worker import Batch
 from exhibit.render import pixels
 from exhibit.screen.compositor import Compositor
 
+SIZE = (640, 480)
 
-def test_only_changed_tiles_are_redrawn_and_the_picture_matches_a_full_redraw():
+
+@pytest.fixture
+def images():
+    """Three 64 px images; pygame's display module up (for pixel formats) for the test's length."""
     pygame.display.init()
-    try:
-        grid = config.load().grid
-        rng = np.random.default_rng(0)
-        images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
-        surface = pygame.Surface((640, 480))
-        compositor = Compositor((640, 480), grid, surface)
-        compositor.add(Batch(list(range(196)), 0.0, [images[0]] * 196, 196), 0.0, retime=False)
-        compositor.draw(surface, 0.0, 1.0)
-        assert compositor.dirty is None, "the first frame is drawn whole"
-        compositor.draw(surface, 0.1, 1.0)
-        assert compositor.dirty == [], "nothing moved: nothing to draw or present"
-        compositor.add(Batch([5, 17], 1.0, [images[1], images[2]], 2), 0.1, retime=False)
-        compositor.draw(surface, 0.6, 1.0)                  # tiles 5 and 17 halfway through their crossfade
-        side = compositor.layout.tile
-        assert compositor.dirty == [(*compositor.layout.position(i), side, side) for i in (5, 17)]
-        compositor.draw(surface, 0.6, 1.0)
-        assert compositor.dirty == []
-
-        whole = pygame.Surface((640, 480))
-        compositor.invalidate()
-        compositor.draw(whole, 0.6, 1.0)
-        assert compositor.dirty is None
-        assert np.array_equal(pixels(surface), pixels(whole))
-        compositor.draw(whole, 0.6, 1.5)                      # light: everything changes
-        assert compositor.dirty is None
-    finally:
-        pygame.display.quit()
+    rng = np.random.default_rng(0)
+    yield [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+    pygame.display.quit()
 
 
-def test_a_steady_light_lights_only_the_tiles_that_moved_and_matches_a_full_redraw():
-    pygame.display.init()
-    try:
-        grid = config.load().grid
-        rng = np.random.default_rng(1)
-        images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
-        for light in (0.5, 1.5):
-            surface = pygame.Surface((640, 480))
-            compositor = Compositor((640, 480), grid, surface)
-            compositor.add(Batch(list(range(196)), 0.0, [images[0]] * 196, 196), 0.0, retime=False)
-            compositor.draw(surface, 0.0, light)
-            assert compositor.dirty is None, "a new light is drawn whole"
-            compositor.draw(surface, 0.1, light)
-            assert compositor.dirty == [], "a dimmed grid that holds still costs nothing"
-            compositor.add(Batch([5, 17], 1.0, [images[1], images[2]], 2), 0.1, retime=False)
-            for t in (0.4, 0.6, 0.8):                         # tiles 5 and 17 crossfade under the same light
-                compositor.draw(surface, t, light)
-                assert len(compositor.dirty) == 2
+def grid_on(surface, images):
+    """A Compositor drawing to `surface` whose 196 tiles all show images[0] from show time 0."""
+    compositor = Compositor(SIZE, config.load().grid, surface)
+    compositor.add(Batch(list(range(196)), 0.0, [images[0]] * 196, 196), 0.0, retime=False)
+    return compositor
 
-            whole = pygame.Surface((640, 480))
-            fresh = Compositor((640, 480), grid, whole)
-            fresh.add(Batch(list(range(196)), 0.0, [images[0]] * 196, 196), 0.0, retime=False)
-            fresh.add(Batch([5, 17], 1.0, [images[1], images[2]], 2), 0.1, retime=False)
-            fresh.draw(whole, 0.8, light)
-            # gutters and still tiles lit once, not once a frame; moving tiles lit as a full redraw lights them
-            assert np.array_equal(pixels(surface), pixels(whole)), f"light {light}"
-    finally:
-        pygame.display.quit()
+
+def crossfade(compositor, images):
+    """Tiles 5 and 17 get new images for show time 1.0, crossfading from 0.1 on."""
+    compositor.add(Batch([5, 17], 1.0, [images[1], images[2]], 2), 0.1, retime=False)
+
+
+def test_only_changed_tiles_are_redrawn_and_the_picture_matches_a_full_redraw(images):
+    surface = pygame.Surface(SIZE)
+    compositor = grid_on(surface, images)
+    compositor.draw(surface, 0.0, 1.0)
+    assert compositor.dirty is None, "the first frame is drawn whole"
+    compositor.draw(surface, 0.1, 1.0)
+    assert compositor.dirty == [], "nothing moved: nothing to draw or present"
+    crossfade(compositor, images)
+    compositor.draw(surface, 0.6, 1.0)                  # tiles 5 and 17 halfway through their crossfade
+    side = compositor.layout.tile
+    assert compositor.dirty == [(*compositor.layout.position(i), side, side) for i in (5, 17)]
+    compositor.draw(surface, 0.6, 1.0)
+    assert compositor.dirty == []
+
+    whole = pygame.Surface(SIZE)
+    compositor.invalidate()
+    compositor.draw(whole, 0.6, 1.0)
+    assert compositor.dirty is None
+    assert np.array_equal(pixels(surface), pixels(whole))
+    compositor.draw(whole, 0.6, 1.5)                      # light: everything changes
+    assert compositor.dirty is None
+
+
+@pytest.mark.parametrize("light", [0.5, 1.5])
+def test_a_steady_light_lights_only_the_tiles_that_moved_and_matches_a_full_redraw(images, light):
+    surface = pygame.Surface(SIZE)
+    compositor = grid_on(surface, images)
+    compositor.draw(surface, 0.0, light)
+    assert compositor.dirty is None, "a new light is drawn whole"
+    compositor.draw(surface, 0.1, light)
+    assert compositor.dirty == [], "a dimmed grid that holds still costs nothing"
+    crossfade(compositor, images)
+    for t in (0.4, 0.6, 0.8):                         # tiles 5 and 17 crossfade under the same light
+        compositor.draw(surface, t, light)
+        assert len(compositor.dirty) == 2
+
+    whole = pygame.Surface(SIZE)
+    fresh = grid_on(whole, images)
+    crossfade(fresh, images)
+    fresh.draw(whole, 0.8, light)
+    # gutters and still tiles lit once, not once a frame; moving tiles lit as a full redraw lights them
+    assert np.array_equal(pixels(surface), pixels(whole))
