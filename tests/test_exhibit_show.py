@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+import model
+
 from exhibit import commands as c
 from exhibit import config
 from exhibit.show.choreography import Choreography
@@ -80,6 +82,74 @@ def test_a_flood_of_changes_stays_bounded():
         chor.change(i * 0.001, source=(i % 14, 0))
     assert len(chor._stack) <= 513
     assert np.isfinite(chor.latents(6.0)).all()
+
+
+def by_definition(chor, t, tiles):
+    """Each tile's latent as the choreography defines it: its first walk, slerped toward every later transition
+    that covers it by that transition's weight at t. No shortcut."""
+    out = []
+    for tile in tiles:
+        z = chor._path(chor._stack[0][1], t, [tile])
+        for start, spec, covers in chor._stack[1:]:
+            weight = chor._weight(t, start)
+            if weight > 0 and (covers is None or tile in np.atleast_1d(covers)):
+                z = model.slerp(z, chor._path(spec, t, [tile]), weight)
+        out.append(z[0])
+    return np.array(out)
+
+
+def test_latents_follow_the_definition_and_forgetting_old_transitions_changes_nothing():
+    rng = np.random.default_rng(5)
+    chor = Choreography(6, 7, Z, seed=2, keyframe_seconds=4, blend_seconds=2)
+    keeps_all = Choreography(6, 7, Z, seed=2, keyframe_seconds=4, blend_seconds=2)
+    keeps_all._prune = lambda t: None                 # the reference never forgets a transition
+    t = 0.0
+    for step in range(300):
+        t += float(rng.choice([0.05, 0.3, 1.0, 4.0]))
+        group = tuple(sorted(rng.choice(42, rng.integers(1, 42), replace=False).tolist()))
+        for c_ in (chor, keeps_all):
+            match step % 5:
+                case 0 | 1:
+                    c_.change(t, tile=group, overrides={**c_.spec.overrides, **dict.fromkeys(group, step)})
+                case 2:
+                    c_.change(t, tile=int(group[0]), overrides={**c_.spec.overrides, int(group[0]): step})
+                case 3:
+                    c_.hold_tile(t, step % 42, step % 3 != 0)
+                case 4:
+                    c_.change(t, mode=["drift", "unison", "wave", "hold"][step // 5 % 4], wave_start=t)
+        for q in (t, t + 0.7, t + 3.0):
+            assert np.array_equal(chor.latents(q), keeps_all.latents(q)), f"step {step}: forgetting changed a tile"
+        if step % 25 == 0:
+            tiles = [0, 9, 41]
+            assert np.allclose(chor.latents(t + 0.7, tiles), by_definition(chor, t + 0.7, tiles), atol=1e-5)
+    assert len(chor._stack) < len(keeps_all._stack) / 3
+
+
+def test_a_flood_of_group_reseeds_keeps_the_work_to_the_blends_still_running():
+    """bench --osc's flood: every tile reseeded 100 times a second, four of them also about 6 times a second."""
+    blend = 5.0
+    chor = Choreography(14, 14, Z, seed=1, blend_seconds=blend)
+    every, four = tuple(range(196)), (10, 11, 12, 13)
+    for step in range(6000):                           # 60 s of show time
+        t = step / 100
+        chor.change(t, tile=every, overrides={**chor.spec.overrides, **dict.fromkeys(every, step)})
+        if step % 17 == 0:
+            chor.change(t, tile=four, overrides={**chor.spec.overrides, **dict.fromkeys(four, -step)})
+    chor.change(59.995, tile=four, overrides={**chor.spec.overrides, **dict.fromkeys(four, -1)})
+    paths = []
+    walk = chor._path
+    chor._path = lambda spec, t, tiles: paths.append(spec) or walk(spec, t, tiles)
+    z = chor.latents(60.0, np.arange(49))
+    # A change within an eighth of a blend of the last one retargets it: at most 8 blends run at once, plus the walk
+    # they start from. Before, the two groups stacked a transition each time and every one was walked again.
+    assert len(paths) <= 8 + 1
+    assert len(chor._stack) <= (blend + 30.0) / (blend / 8) + 2
+    # Both kinds of reseed took effect: once the blends end, each tile walks its own newest seed.
+    settled = chor.latents(60.0 + blend + 1.0)
+    spec = chor.spec
+    assert spec.overrides[0] == 5999 and spec.overrides[10] == -1
+    assert np.array_equal(settled, chor._path(spec, 60.0 + blend + 1.0, np.arange(196)))
+    assert np.isfinite(z).all()
 
 
 def make_show(**show):

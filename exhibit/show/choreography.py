@@ -40,6 +40,15 @@ def derive(*numbers):
     return int(np.random.SeedSequence([int(n) % 2**63 for n in numbers]).generate_state(1, np.uint64)[0])
 
 
+def _union(a, b):
+    """The tiles of two transitions together: None (every tile) if either is, else a tile or a sorted tuple."""
+    if a is None or b is None:
+        return None
+    if a == b:
+        return a
+    return tuple(sorted(set(np.atleast_1d(a).tolist()) | set(np.atleast_1d(b).tolist())))
+
+
 def ease(x):
     """Smoothstep: 0 below 0, 1 above 1, zero velocity at both ends."""
     x = np.clip(x, 0.0, 1.0)
@@ -169,34 +178,47 @@ class Choreography:
     # -- queries and changes ------------------------------------------------------------------------------
 
     def latents(self, t, tiles=None):
-        """float32 [len(tiles), z_dim]: every requested tile's latent at show time t (all tiles if None)."""
+        """float32 [len(tiles), z_dim]: every requested tile's latent at show time t (all tiles if None).
+
+        By definition a tile's latent is its first walk, slerped in turn toward each later transition that covers
+        it, by that transition's weight at t. A complete transition has weight 1, and slerp(z, path, 1) is path
+        exactly, so each tile starts from the newest transition that covers it and is complete at t: what came
+        before cannot show. A flood of reseeds leaves a deep stack; this keeps the work to the blends still running.
+        """
         tiles = np.arange(self.n) if tiles is None else np.asarray(tiles, np.int64)
         with self._lock:
             stack = list(self._stack)
-        first = 0
-        for j in range(len(stack) - 1, 0, -1):       # the newest whole-grid transition already complete at t
+        base = np.zeros(len(tiles), np.int64)      # per tile: index of the transition its fold starts from
+        open_ = np.ones(len(tiles), bool)
+        for j in range(len(stack) - 1, 0, -1):
             start, _, tile = stack[j]
-            if tile is None and self._weight(t, start) >= 1.0:
-                first = j
-                break
-        z = self._path(stack[first][1], t, tiles)
-        for start, spec, tile in stack[first + 1:]:
+            if self._weight(t, start) >= 1.0:
+                found = open_ if tile is None else open_ & np.isin(tiles, tile)
+                base[found] = j
+                open_ &= ~found
+                if not open_.any():
+                    break
+        z = np.empty((len(tiles), self.z_dim), np.float32)
+        first = int(base.min())
+        for j, (start, spec, tile) in enumerate(stack[first:], start=first):
+            starting = np.flatnonzero(base == j)
+            if len(starting):
+                z[starting] = self._path(spec, t, tiles[starting])
             weight = self._weight(t, start)
             if weight <= 0.0:
                 continue
-            if tile is None:
-                z = model.slerp(z, self._path(spec, t, tiles), weight)
-            else:
-                rows = np.flatnonzero(np.isin(tiles, tile))     # tile: one index or a group of them
-                if len(rows):
-                    z[rows] = model.slerp(z[rows], self._path(spec, t, tiles[rows]), weight)
+            rows = np.flatnonzero((base < j) & (True if tile is None else np.isin(tiles, tile)))
+            if len(rows):
+                z[rows] = model.slerp(z[rows], self._path(spec, t, tiles[rows]), weight)
         return z
 
     def change(self, t, tile=None, **changes):
         """Begin a transition at show time t to the current spec with `changes` (only `tile` if given).
 
         Going to hold freezes what is on screen at t. A change within an eighth of a blend of the previous one
-        (a fader or an XY pad sweeping) retargets that transition instead of stacking another one.
+        (a fader or an XY pad sweeping, a pattern sent again and again) retargets that transition, widened to
+        both changes' tiles, instead of stacking another one: the new spec differs from the last one only on the
+        new change's tiles, so the last change's tiles go on as they were.
         """
         current = self.spec
         spec = replace(current, **changes)
@@ -211,11 +233,11 @@ class Choreography:
             spec = replace(spec, frozen=None)
         with self._lock:
             start, _, last_tile = self._stack[-1]
-            if last_tile == tile and 0 <= t - start < self.blend_seconds / 8 and len(self._stack) > 1:
-                self._stack[-1] = (start, spec, tile)
+            if 0 <= t - start < self.blend_seconds / 8 and len(self._stack) > 1:
+                self._stack[-1] = (start, spec, _union(last_tile, tile))
             else:
                 self._stack.append((t, spec, tile))
-            self._prune(t)
+                self._prune(t)
         return spec
 
     def hold_tile(self, t, tile, on):
@@ -244,12 +266,19 @@ class Choreography:
         return True
 
     def _prune(self, t):
-        """Forget transitions no query can reach: all before the newest whole-grid one complete long ago."""
+        """Forget transitions no query can reach: those before the newest whole-grid one complete long ago, and
+        those whose every tile a later transition complete long ago covers (see latents)."""
+        long_ago = self.blend_seconds + 30.0
+        covered = np.zeros(self.n, bool)
         for j in range(len(self._stack) - 1, 0, -1):
             start, _, tile = self._stack[j]
-            if tile is None and t - start > self.blend_seconds + 30.0:
+            if tile is None and t - start > long_ago:
                 del self._stack[:j]
                 break
+            if tile is not None and covered[np.atleast_1d(tile)].all():
+                del self._stack[j]
+            elif tile is not None and t - start > long_ago:
+                covered[np.atleast_1d(tile)] = True
         if len(self._stack) > MAX_TRANSITIONS:
             del self._stack[1:len(self._stack) - MAX_TRANSITIONS]
 
