@@ -144,6 +144,8 @@ def test_bench_with_osc_prints_its_result_and_exits(tmp_path, tiny_model):
             bench.wait()
     assert bench.returncode == 0, output[-2000:]
     assert "osc_p50_frames=" in output.strip().splitlines()[-1], output[-2000:]
+    for half in ("quiet", "flood"):      # beside the percentiles, how many probes missed the target
+        assert re.search(rf"osc latency {half}: \d+ probes, .*, \d+ took 3 frames or more;", output), output[-2000:]
     assert len(seen) >= 3, "the generator, the OSC receiver and the flood should have run"
     assert_gone(list(seen.values()), seconds=1.0)
 
