@@ -199,7 +199,7 @@ class Choreography:
                 if not open_.any():
                     break
         z = np.empty((len(tiles), self.z_dim), np.float32)
-        first = int(base.min())
+        first = int(base.min()) if len(tiles) else len(stack)
         for j, (start, spec, tile) in enumerate(stack[first:], start=first):
             starting = np.flatnonzero(base == j)
             if len(starting):
@@ -272,13 +272,14 @@ class Choreography:
         covered = np.zeros(self.n, bool)
         for j in range(len(self._stack) - 1, 0, -1):
             start, _, tile = self._stack[j]
-            if tile is None and t - start > long_ago:
-                del self._stack[:j]
-                break
-            if tile is not None and covered[np.atleast_1d(tile)].all():
-                del self._stack[j]
-            elif tile is not None and t - start > long_ago:
-                covered[np.atleast_1d(tile)] = True
+            tiles = slice(None) if tile is None else np.atleast_1d(tile)
+            if covered[tiles].all():
+                del self._stack[j]              # each of its tiles starts from a later transition
+            elif t - start > long_ago:
+                if tile is None:
+                    del self._stack[:j]         # it is the walk every later fold starts from
+                    break
+                covered[tiles] = True
         if len(self._stack) > MAX_TRANSITIONS:
             del self._stack[1:len(self._stack) - MAX_TRANSITIONS]
 
