@@ -107,16 +107,16 @@ def test_latents_follow_the_definition_and_forgetting_old_transitions_changes_no
     for step in range(300):
         t += float(rng.choice([0.05, 0.3, 1.0, 4.0]))
         group = tuple(sorted(rng.choice(42, rng.integers(1, 42), replace=False).tolist()))
-        for c_ in (chor, keeps_all):
+        for each in (chor, keeps_all):
             match step % 5:
                 case 0 | 1:
-                    c_.change(t, tile=group, overrides={**c_.spec.overrides, **dict.fromkeys(group, step)})
+                    each.change(t, tile=group, overrides={**each.spec.overrides, **dict.fromkeys(group, step)})
                 case 2:
-                    c_.change(t, tile=int(group[0]), overrides={**c_.spec.overrides, int(group[0]): step})
+                    each.change(t, tile=int(group[0]), overrides={**each.spec.overrides, int(group[0]): step})
                 case 3:
-                    c_.hold_tile(t, step % 42, step % 3 != 0)
+                    each.hold_tile(t, step % 42, step % 3 != 0)
                 case 4:
-                    c_.change(t, mode=["drift", "unison", "wave", "hold"][step // 5 % 4], wave_start=t)
+                    each.change(t, mode=["drift", "unison", "wave", "hold"][step // 5 % 4], wave_start=t)
         for q in (t, t + 0.7, t + 3.0):
             assert np.array_equal(chor.latents(q), keeps_all.latents(q)), f"step {step}: forgetting changed a tile"
         if step % 25 == 0:

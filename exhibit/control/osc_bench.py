@@ -180,8 +180,9 @@ class Probe:
         answered = [p for p in pings if p is not None] or [float("nan")]
         def pct(values, q):     # a value that occurred ("higher"): no interpolating towards a lost probe's inf
             return float(np.percentile(values, q, method="higher"))
-        return {"late": sum(1 for f in frames if LATE <= f < float("inf")), "n": len(frames) - lost, "lost": lost, "p50": pct(frames, 50), "p99": pct(frames, 99),
-                "max": float(max(frames)), "ms_p50": pct(ms, 50), "ms_p99": pct(ms, 99),
+        return {"n": len(frames) - lost, "lost": lost, "p50": pct(frames, 50), "p99": pct(frames, 99),
+                "late": sum(1 for f in frames if LATE <= f < float("inf")), "max": float(max(frames)),
+                "ms_p50": pct(ms, 50), "ms_p99": pct(ms, 99),
                 "ping_p50": float(np.percentile(answered, 50)), "ping_p99": float(np.percentile(answered, 99)),
                 "pings": len(pings), "pings_lost": pings.count(None)}
 
