@@ -6,7 +6,7 @@ import model
 
 from exhibit import commands as c
 from exhibit import config
-from exhibit.show.choreography import Choreography
+from exhibit.show.choreography import RETARGET, Choreography
 from exhibit.show.state import Show
 
 Z = 32
@@ -55,6 +55,30 @@ def test_changes_blend_and_never_cut(change):
     during = steps(chor, np.arange(4.9, 10, 1 / 60)).max()
     assert during < 0.06 * np.sqrt(2 * Z)           # a cut would move a whole keyframe (~8) in one frame
     assert during < 4 * before
+
+
+@pytest.mark.parametrize("first, second, transitions", [
+    (tuple(range(196)), tuple(range(70, 84)), 1),     # every tile, then row 5: row 5's target changes mid-blend
+    (tuple(range(14)), tuple(range(70, 84)), 2),      # row 0, then row 5: row 5 gets a blend of its own
+])
+def test_a_second_reseed_soon_after_the_first_never_cuts(first, second, transitions):
+    """Just under RETARGET of the blend apart. A change to tiles the last one also moves retargets it (a pattern
+    resent, a fader sweeping): the picture steps ease(RETARGET) of the way to the new target, far less than a cut.
+    Other tiles start their own blend rather than join one part-way through."""
+    chor = Choreography(14, 14, Z, seed=1, keyframe_seconds=10, blend_seconds=4)
+    before = steps(chor, np.arange(0, 5, 1 / 60)).max()
+    chor.change(5.0, tile=first, overrides=dict.fromkeys(first, 7))
+    pressed = 5.0 + 4 * RETARGET - 0.01
+    shown = chor.latents(pressed - 1 / 60)                 # the last frame before the second press
+    chor.change(pressed, tile=second, overrides={**chor.spec.overrides, **dict.fromkeys(second, 8)})
+    assert len(chor._stack) == 1 + transitions
+    step = np.linalg.norm(chor.latents(pressed) - shown, axis=1).max()
+    later = steps(chor, np.arange(pressed, 10, 1 / 60)).max()
+    assert max(step, later) < 0.06 * np.sqrt(2 * Z)         # a cut would move a whole keyframe (~8) in one frame
+    if transitions == 2:
+        assert step < 4 * before, "a row that joined a blend part-way would jump"
+    walk = chor._path(chor.spec, 10.0, np.arange(196))
+    assert np.array_equal(chor.latents(10.0), walk), "both reseeds arrived"
 
 
 def test_unison_brings_tiles_together_and_hold_freezes():
@@ -140,10 +164,10 @@ def test_a_flood_of_group_reseeds_keeps_the_work_to_the_blends_still_running():
     walk = chor._path
     chor._path = lambda spec, t, tiles: paths.append(spec) or walk(spec, t, tiles)
     z = chor.latents(60.0, np.arange(49))
-    # A change within an eighth of a blend of the last one retargets it: at most 8 blends run at once, plus the walk
-    # they start from. Before, the two groups stacked a transition each time and every one was walked again.
-    assert len(paths) <= 8 + 1
-    assert len(chor._stack) <= (blend + 30.0) / (blend / 8) + 2
+    # A change within RETARGET of a blend of the last one retargets it: at most 1 / RETARGET blends run at once,
+    # plus the walk they start from. Before, the two groups stacked a transition each time and every one was walked.
+    assert len(paths) <= 1 / RETARGET + 1
+    assert len(chor._stack) <= (blend + 30.0) / (blend * RETARGET) + 2
     # Both kinds of reseed took effect: once the blends end, each tile walks its own newest seed.
     settled = chor.latents(60.0 + blend + 1.0)
     spec = chor.spec
