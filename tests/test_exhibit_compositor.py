@@ -74,3 +74,31 @@ def test_a_steady_light_lights_only_the_tiles_that_moved_and_matches_a_full_redr
     fresh.draw(whole, 0.8, light)
     # gutters and still tiles lit once, not once a frame; moving tiles lit as a full redraw lights them
     assert np.array_equal(pixels(surface), pixels(whole))
+
+
+@pytest.mark.parametrize("light", [0.5, 1.0, 1.5])
+def test_a_whole_redraw_covers_every_pixel_and_lights_the_gutters_once(images, light):
+    """A whole redraw fills only what no tile covers: over a screen left full of something else (an overlay, an
+    old layout) the picture is the same as on a fresh one, and gutters, margins and a tile with no frame yet
+    have the background colour under the light."""
+    fresh, stale = pygame.Surface(SIZE), pygame.Surface(SIZE)
+    stale.fill((200, 30, 90))
+    for surface in (fresh, stale):
+        compositor = grid_on(surface, images)
+        compositor.frames.tracks[7] = type(compositor.frames.tracks[7])()     # tile 7: no frame yet
+        compositor.draw(surface, 0.0, light)
+    assert np.array_equal(pixels(fresh), pixels(stale))
+
+    layout, background = compositor.layout, config.load().grid.background
+    lit = [min(255, round(v * light)) for v in background]
+    x, y = layout.position(7)
+    gutter = layout.position(1)[0] - layout.gap, layout.position(1)[1] + 3
+    for where in ((0, 0), (SIZE[0] - 1, SIZE[1] - 1), gutter, (x + layout.tile // 2, y + layout.tile // 2)):
+        assert list(stale.get_at(where))[:3] == lit, where
+    x0, y0 = layout.position(0)
+    assert pixels(stale)[y0:y0 + layout.tile, x0:x0 + layout.tile].std() > 5, "tile 0 shows its picture"
+
+    stale.fill((200, 30, 90), (0, 0, 8, 8))               # an overlay in the margin, gone the next frame
+    compositor.invalidate()
+    compositor.draw(stale, 0.0, light)
+    assert list(stale.get_at((0, 0)))[:3] == lit

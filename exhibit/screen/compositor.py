@@ -4,8 +4,8 @@ The expensive work happens once per new image, not once per display frame: an ar
 to its on-screen size and converted to the screen's pixel format right away. Each display frame is then at
 most two blits per tile whose picture changed (the older frame, the newer one over it with an alpha), and the
 list of changed rectangles, so only those are handed to the screen. In a live show nearly every tile is
-mid-crossfade, so a frame draws all 196: about 6 ms of a core at 1920x1080 on 2 cores while generation runs; a
-held grid, dimmed or not, costs well under 1 ms.
+mid-crossfade, so a frame draws all 196: 7 to 8 ms of a 2 GHz core at 1920x1080, 22 ms at 3840x2160; a held
+grid, dimmed or not, costs well under 1 ms.
 """
 import functools
 import math
@@ -65,6 +65,22 @@ class Layout:
         step = self.tile + self.gap
         return pygame.Rect(self.x0, self.y0, self.cols * step - self.gap, self.rows * step - self.gap)
 
+    @functools.cached_property
+    def margins(self):
+        """Rects around the grid (margins and letterbox) that with the grid cover the screen."""
+        grid = self.grid_rect
+        rects = [(0, 0, self.width, grid.top), (0, grid.bottom, self.width, self.height - grid.bottom),
+                 (0, grid.top, grid.left, grid.height), (grid.right, grid.top, self.width - grid.right, grid.height)]
+        return [pygame.Rect(r) for r in rects if r[2] > 0 and r[3] > 0]
+
+    @functools.cached_property
+    def gutters(self):
+        """Rects between the tiles, inside the grid."""
+        grid, step = self.grid_rect, self.tile + self.gap
+        rects = [(grid.left + c * step - self.gap, grid.top, self.gap, grid.height) for c in range(1, self.cols)]
+        rects += [(grid.left, grid.top + r * step - self.gap, grid.width, self.gap) for r in range(1, self.rows)]
+        return [pygame.Rect(r) for r in rects if r[2] > 0]
+
 
 class TileImage:
     """A generated image, kept at source size (to rescale on a new layout) and ready to blit at tile size."""
@@ -83,6 +99,7 @@ class Compositor:
         self.frames = TileFrames(grid.rows * grid.cols)
         self.layout = None
         self._drawn = None             # what the surface held after the last draw (to skip refilling it)
+        self._margins = None           # (surface, size, layout, colour) the margins were last filled for
         self._shown = {}               # tile index -> (image, image over it, alpha) as last drawn
         self.dirty = None              # rects the last draw changed; None: the whole surface
         self.resize(size, target)
@@ -94,18 +111,17 @@ class Compositor:
         self.frames.replace_images(lambda image: self.prepare(image.source))
 
     def prepare(self, rgb):
-        """uint8 [R, R, 3] -> TileImage scaled to the tile size, as 32-bit pixels with an (opaque) alpha channel.
+        """uint8 [R, R, 3] -> TileImage scaled to the tile size, in the target's own pixel format, opaque.
 
-        The alpha channel is not for transparency: pygame blends surfaces that have one with its own SIMD code,
-        twice as fast as the surface-alpha blit a plain surface gets (4K: 3 ms instead of 7 ms a frame).
+        Opaque and in the screen's format, the older frame of a crossfade is a plain copy and the newer one a
+        surface-alpha blend: with pygame-ce 2.5.8 that frame of 196 crossfading tiles costs 12 to 14% less than
+        with tiles that carry an alpha channel (1080p and 4K, measured), and a tile that is not fading is a copy.
         """
         side = self.layout.tile
         surface = pygame.image.frombuffer(np.ascontiguousarray(rgb), rgb.shape[1::-1], "RGB")
         if surface.get_size() != (side, side):
             surface = pygame.transform.smoothscale(surface, (side, side))
-        tile = pygame.Surface((side, side), pygame.SRCALPHA, 32)
-        tile.blit(surface, (0, 0))
-        return TileImage(rgb, tile)
+        return TileImage(rgb, surface.convert(self.target))
 
     def add(self, batch, now, retime):
         """File a worker Batch's images under their tiles. now: the show time on screen."""
@@ -121,6 +137,8 @@ class Compositor:
         have drawn over them (overlays, a change of light, captions, a new layout). A held or paused tile costs
         nothing, and the window system is handed only the tiles that moved, not the whole screen. A steady light
         other than 1 is applied to the tiles drawn this frame alone: the rest of the screen already carries it.
+        A whole redraw fills only what no tile covers: the gutters, and the margins (at 16:9, more pixels than
+        the tiles) only when their colour under the light changed or something was drawn over them.
         """
         self.dirty = None
         if light <= 0.0:
@@ -130,13 +148,14 @@ class Compositor:
         state = (id(surface), surface.get_size(), self.layout, light)
         full = state != self._drawn or bool(captions)
         if full:
-            surface.fill([round(v * min(light, 1.0)) for v in self.grid.background])
             self._shown = {}
         self._drawn = state
-        dirty, side, shown = [], self.layout.tile, self._shown
+        dirty, empty, side, shown = [], [], self.layout.tile, self._shown
         for i, (position, track) in enumerate(zip(self.layout.positions, self.frames.tracks)):
             a, b, w = track.sample(t)
             if a is None:
+                if full:
+                    empty.append((*position, side, side))
                 continue
             alpha = 0 if b is None else round(w * 255)
             look = (b, None, 0) if alpha >= 255 else (a, b, alpha) if alpha > 0 else (a, None, 0)
@@ -153,11 +172,18 @@ class Compositor:
             surface.blits(captions, doreturn=False)
         for rect in [self.layout.grid_rect] if full else dirty:
             apply_light(surface, light, rect)
+        if full:                           # after the light, which lit the gutters along with the tiles
+            colour = tuple(min(255, round(v * light)) for v in self.grid.background)
+            margins = (id(surface), surface.get_size(), self.layout, colour)
+            rects = self.layout.gutters + empty + (self.layout.margins if margins != self._margins else [])
+            self._margins = margins
+            for rect in rects:
+                surface.fill(colour, rect)
         self.dirty = None if full else dirty
 
     def invalidate(self):
         """Something was drawn over the picture: draw all of it afresh next frame."""
-        self._drawn = None
+        self._drawn = self._margins = None
 
     def release(self):
         """Let go of every tile image (GPU textures must go before their renderer does)."""
