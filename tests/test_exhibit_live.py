@@ -145,6 +145,18 @@ def test_no_display_gives_a_message_that_says_what_to_do(tmp_path, driver):
     assert "no display" in last and "--windowed" in last and "render" in last
 
 
+def until_every_tile_shown(seconds=0.5):
+    """An on_frame that ends the run once every tile has had a frame on screen for `seconds` (a loaded machine
+    generates slowly, so a fixed run time would catch some tiles still empty)."""
+    since = []
+
+    def on_frame(app, now):
+        if app.stage.ready():
+            since.append(now)
+            return now - since[0] < seconds
+    return on_frame
+
+
 def test_gpu_renderer_draws_the_same_grid(tmp_path, generator):
     """The SDL-renderer path (in software here: the dummy driver has no GPU) lays out the grid like the CPU path."""
     from exhibit.screen.gpu import GpuDisplay
@@ -155,7 +167,7 @@ def test_gpu_renderer_draws_the_same_grid(tmp_path, generator):
         display = GpuDisplay(cfg.display, require_hardware=False) if kind == "gpu" else Display(cfg.display)
         app = App(cfg, generator, display, seed=1)
         try:
-            app.run(seconds=2.5)
+            app.run(seconds=60, on_frame=until_every_tile_shown())
             pictures[kind] = pixels(display.picture()).copy()
         finally:
             display.close()
@@ -164,3 +176,26 @@ def test_gpu_renderer_draws_the_same_grid(tmp_path, generator):
     assert np.array_equal(green["cpu"].all(axis=1), green["gpu"].all(axis=1))
     inside = ~green["cpu"]
     assert np.abs(pictures["cpu"].astype(int) - pictures["gpu"])[inside].mean() < 40   # same tiles, other scaler
+
+
+@pytest.mark.parametrize("light", [0.5, 1.5])
+def test_both_renderers_light_gutters_and_margins_as_the_tiles(tmp_path, generator, light):
+    """Brightness is the whole picture's gain, on either renderer: a grey background turns the same grey under it,
+    in the margins and in the gutters between tiles alike (lit once, not twice, and not left out above 1)."""
+    from exhibit.screen.compositor import Layout
+    from exhibit.screen.gpu import GpuDisplay
+
+    for kind in ("cpu", "gpu"):
+        cfg = live(tmp_path, display={"renderer": kind}, grid={"background": "#808080"}, show={"brightness": light})
+        display = GpuDisplay(cfg.display, require_hardware=False) if kind == "gpu" else Display(cfg.display)
+        app = App(cfg, generator, display, seed=1)
+        try:
+            app.run(seconds=60, on_frame=until_every_tile_shown())
+            picture = pixels(display.picture()).copy()
+        finally:
+            display.close()
+        g = cfg.grid
+        layout = Layout.fit(picture.shape[1::-1], g.rows, g.cols, g.gutter, g.margin)
+        gutter = layout.position(1)[0] - layout.gap, layout.y0 + layout.tile // 2
+        for name, (x, y) in (("margin", (2, 2)), ("gutter", gutter)):
+            assert abs(int(picture[y, x, 0]) - min(255, round(128 * light))) <= 2, (kind, name, picture[y, x])

@@ -126,11 +126,16 @@ class GpuCompositor(Compositor):
         return TileImage(rgb, texture)
 
     def draw(self, canvas, t, light, captions=None):
+        """As Compositor.draw: the whole picture, gutters and margins too, times `light`. Below 1 the grid is
+        drawn at full light and then darkened once, so gutters start from the plain background colour."""
         renderer, side = canvas.renderer, self.layout.tile
-        renderer.draw_color = (*[round(v * min(light, 1.0)) for v in self.grid.background], 255)
+        renderer.draw_color = (*[min(255, round(v * light)) for v in self.grid.background], 255)
         renderer.clear()
         if light <= 0.0:
             return
+        if light < 1.0:
+            renderer.draw_color = (*self.grid.background, 255)
+            renderer.fill_rect(self.layout.grid_rect)
         boost = max(0.0, light - 1.0)          # above 1: the tiles are added once more, scaled by the excess
         for (x, y), track in zip(self.layout.positions, self.frames.tracks):
             a, b, w = track.sample(t)
