@@ -310,6 +310,21 @@ def test_hold_freezes_one_tile(show, listener):
     assert wait_for(lambda: show.snapshot()["held"] == [])
 
 
+def test_a_hold_toggle_follows_the_show_and_is_not_resent_with_other_changes(show, listener):
+    """A grid of hold toggles on a tablet lights the held tile; a fader moved afterwards sends the fader alone."""
+    listener.send(show.server.port, f"{P}/psi", 0.5)
+    assert listener.expect(f"{P}/psi", where=lambda a: a == [0.5]) is not None
+    listener.send(show.server.port, f"{P}/tile/5/hold", 1)
+    assert listener.expect(f"{P}/tile/5/hold", where=lambda a: a == [1.0]) is not None
+    listener.heard.clear()
+    listener.send(show.server.port, f"{P}/psi", 0.6)
+    assert listener.expect(f"{P}/psi", where=lambda a: a == [0.6]) is not None
+    listener.send(show.server.port, f"{P}/tile/5/hold", 0)
+    assert listener.expect(f"{P}/tile/5/hold", where=lambda a: a == [0.0]) is not None
+    resent = [address for address, _ in listener.heard if address.endswith("/hold")]
+    assert resent == [f"{P}/tile/5/hold"], "only the tile that changed, once"
+
+
 # --- OSC over TCP --------------------------------------------------------------------------------------------
 
 def tcp_client(port):

@@ -51,6 +51,8 @@ class OscServer:
         self.last_peer = ""                                 # host that last sent a message (for status and health)
         self._peers = {}                   # (host, port) -> last time it spoke; feedback goes there
         self._sent = {}                    # address -> args last sent, so feedback carries only changes
+        self._held = None                  # the held tiles as last compared, so 196 hold messages are not
+                                           # rebuilt and compared after every frame that changed something else
         self._greeted = {}                 # (host, feedback port) or sender -> when it was last greeted
         self._welcome = {}                 # sender -> when it first spoke; greeted once its message took effect
         self._asked = collections.OrderedDict()   # id(command) -> (command, sender), for on_result
@@ -308,7 +310,9 @@ class OscServer:
         for their greeting once their own message took effect. Called on the show's thread."""
         now = time.monotonic()
         with self._lock:
-            changed = [(a, args) for a, args in state_messages(snapshot, self.tiles) if self._sent.get(a) != args]
+            held, self._held = self._held, snapshot.get("held")
+            tiles = self.tiles if snapshot.get("held") != held else 0
+            changed = [(a, args) for a, args in state_messages(snapshot, tiles) if self._sent.get(a) != args]
             self._sent.update(changed)
             for peer in [p for p, seen in self._peers.items() if now - seen > PEER_TTL]:
                 del self._peers[peer]
