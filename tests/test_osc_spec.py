@@ -1,5 +1,6 @@
 """OSC to the letter of the spec: replies where controllers listen, arrival order, every type tag, address
 patterns; checked with real sockets on loopback and with liblo's oscsend/oscdump where installed."""
+import json
 import random
 import shutil
 import socket
@@ -491,6 +492,14 @@ def test_a_controller_sees_which_tiles_are_held(show, listener):
     finally:
         query.stop()
         sender.close()
+
+
+def test_a_line_from_the_receiver_that_does_not_parse_costs_only_itself():
+    """The show parses a frame's lines as one; a broken one (a receiver cut off as it ended) is skipped alone."""
+    from exhibit.control.osc.server import _parsed
+    good = [json.dumps({"commands": [["SetPsi", {"psi": v}, ["127.0.0.1", 9]]]}).encode() for v in (0.2, 0.4)]
+    assert [m["commands"][0][1]["psi"] for m in _parsed([good[0], b'{"commands": [["Se', b"", good[1]])] == [0.2, 0.4]
+    assert _parsed([]) == []
 
 
 def test_the_show_rebuilds_only_what_its_queue_would_keep():

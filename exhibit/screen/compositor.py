@@ -109,6 +109,7 @@ class Compositor:
         self.target = target
         self.layout = Layout.fit(size, self.grid.rows, self.grid.cols, self.grid.gutter, self.grid.margin)
         self.frames.replace_images(lambda image: self.prepare(image.source))
+        self.invalidate()           # a new surface may reuse the old one's id(): never trust what it holds
 
     def prepare(self, rgb):
         """uint8 [R, R, 3] -> TileImage scaled to the tile size, in the target's own pixel format, opaque.
