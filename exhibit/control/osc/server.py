@@ -310,8 +310,9 @@ class OscServer:
         for their greeting once their own message took effect. Called on the show's thread."""
         now = time.monotonic()
         with self._lock:
-            held, self._held = self._held, snapshot.get("held")
-            tiles = self.tiles if snapshot.get("held") != held else 0
+            held = snapshot.get("held")
+            tiles = self.tiles if held != self._held else 0
+            self._held = held
             changed = [(a, args) for a, args in state_messages(snapshot, tiles) if self._sent.get(a) != args]
             self._sent.update(changed)
             for peer in [p for p, seen in self._peers.items() if now - seen > PEER_TTL]:
